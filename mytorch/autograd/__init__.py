@@ -1,0 +1,2 @@
+"""Autograd engine (placeholder until the MLP issue lands)."""
+__all__ = []
