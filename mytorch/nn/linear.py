@@ -1,2 +1,70 @@
-"""Placeholder: filled in by the issue that owns this module."""
-__all__ = []
+"""Fully connected layer: Z = A W^T + b^T.
+
+Shapes use the course's names: N samples, C_in = in_features, C_out = out_features.
+2-D inputs (N, C_in) are the course's case; N-D inputs (..., C_in) are flattened over the
+leading dimensions, so the weight gradients are summed over all of them.
+"""
+import numpy as np
+
+__all__ = ["Linear"]
+
+
+def as_float_array(x):
+    """``x`` as an ndarray of float32 (kept when given) or else float64."""
+    x = np.asarray(x)
+    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
+
+
+class Linear:
+    """``Linear(in_features, out_features, debug=False)``.
+
+    ``W`` (C_out, C_in) and ``b`` (C_out, 1) start at zero (the course's convention: users
+    and tests set them). ``backward`` overwrites ``dLdW`` and ``dLdb``. With ``debug=True``
+    the layer also keeps ``N`` and the column of ones ``Ones`` (N, 1) used in the course's
+    matrix form of the bias terms. ``dtype=np.float32`` makes a float32 layer.
+    """
+
+    # (parameter, gradient) attribute pairs: what optimizers update and state_dict saves
+    param_grads = (("W", "dLdW"), ("b", "dLdb"))
+
+    def __init__(self, in_features, out_features, debug=False, dtype=np.float64):
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.debug = debug
+        self.W = np.zeros((self.out_features, self.in_features), dtype=dtype)  # (C_out, C_in)
+        self.b = np.zeros((self.out_features, 1), dtype=dtype)                # (C_out, 1)
+        self.dLdW = np.zeros_like(self.W)
+        self.dLdb = np.zeros_like(self.b)
+        self.A = None
+
+    def forward(self, A):
+        """A (N, C_in) or (..., C_in) -> Z (N, C_out) or (..., C_out)."""
+        A = as_float_array(A)
+        if A.ndim < 1 or A.shape[-1] != self.in_features:
+            raise ValueError(f"Linear expected input with last dim {self.in_features} "
+                             f"(in_features), got shape {A.shape}")
+        self.A = A
+        A2 = A.reshape(-1, self.in_features)                       # (N, C_in), a view
+        Z = A2 @ self.W.T                                          # (N, C_out)
+        Z += self.b.T                                              # in place: no extra copy
+        if self.debug:
+            self.N = A2.shape[0]
+            self.Ones = np.ones((self.N, 1), dtype=A.dtype)
+        return Z.reshape(*A.shape[:-1], self.out_features)
+
+    def backward(self, dLdZ):
+        """dLdZ like Z -> dLdA like A; sets dLdW (C_out, C_in) and dLdb (C_out, 1)."""
+        if self.A is None:
+            raise RuntimeError("Linear.backward called before forward")
+        expected = (*self.A.shape[:-1], self.out_features)
+        if np.shape(dLdZ) != expected:
+            raise ValueError(f"Linear.backward expected dLdZ of shape {expected}, "
+                             f"got shape {np.shape(dLdZ)}")
+        dLdZ2 = np.asarray(dLdZ).reshape(-1, self.out_features)   # (N, C_out)
+        A2 = self.A.reshape(-1, self.in_features)                  # (N, C_in)
+        dLdA = dLdZ2 @ self.W                                      # (N, C_in)
+        self.dLdW = dLdZ2.T @ A2                                   # (C_out, C_in)
+        self.dLdb = dLdZ2.sum(axis=0).reshape(-1, 1)               # (C_out, 1)
+        return dLdA.reshape(self.A.shape)
+
+    def __repr__(self):
+        return f"Linear(in_features={self.in_features}, out_features={self.out_features})"
