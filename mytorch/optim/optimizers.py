@@ -59,7 +59,7 @@ class SGD(Optimizer):
             g = g + self.weight_decay * p
         if self.momentum:
             if "v" not in state:
-                state["v"] = g.copy()
+                state["v"] = np.array(g, copy=True)             # 0-d stays an array
             else:
                 v = state["v"]
                 v *= self.momentum
