@@ -1,0 +1,100 @@
+"""Checkpoints: exact resume, atomic writes, clear errors for bad files."""
+import pytest
+import torch
+from torch import nn
+
+from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from common.schedule import warmup_cosine
+from common.train import fit
+
+
+def _problem(seed=0):
+    g = torch.Generator().manual_seed(0)  # the same data in every run
+    x = torch.randn(96, 6, generator=g)
+    y = (x[:, 0] + 0.5 * x[:, 1] > 0).long()
+    torch.manual_seed(seed)
+    data = torch.utils.data.TensorDataset(x, y)
+    # shuffling and dropout both draw from the global RNG: resume must restore it exactly
+    loader = torch.utils.data.DataLoader(data, batch_size=16, shuffle=True)
+    model = nn.Sequential(nn.Linear(6, 16), nn.GELU(), nn.Dropout(0.3), nn.Linear(16, 2))
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.01)
+    sched = warmup_cosine(opt, total_steps=4 * len(loader), warmup_steps=3)
+    return model, opt, sched, loader
+
+
+def _loss(model, batch):
+    x, y = batch
+    logits = model(x)
+    return nn.functional.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).sum(), "n": len(y)}
+
+
+def test_two_plus_resume_two_equals_four(tmp_path):
+    model, opt, sched, loader = _problem()
+    h4 = fit(model, opt, loader, _loss, epochs=4, device="cpu", val_loader=loader, scheduler=sched,
+             checkpoint_dir=tmp_path / "a", monitor="val_acc", mode="max")
+    reference = {k: v.clone() for k, v in model.state_dict().items()}
+
+    model, opt, sched, loader = _problem()
+    fit(model, opt, loader, _loss, epochs=2, device="cpu", val_loader=loader, scheduler=sched,
+        checkpoint_dir=tmp_path / "b", monitor="val_acc", mode="max")
+    torch.manual_seed(1234)  # a fresh process would not share the RNG state: scramble it
+    model, opt, sched, loader = _problem(seed=99)  # different init, overwritten by the resume
+    h = fit(model, opt, loader, _loss, epochs=4, device="cpu", val_loader=loader, scheduler=sched,
+            checkpoint_dir=tmp_path / "b", resume=True, monitor="val_acc", mode="max")
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, reference[k], rtol=0, atol=0)
+    assert list(h["epoch"]) == [1, 2, 3, 4]
+    assert h["train_loss"].tolist() == pytest.approx(h4["train_loss"].tolist(), abs=0)
+    assert opt.param_groups[0]["lr"] == pytest.approx(sched.get_last_lr()[0])
+
+
+def test_best_checkpoint_tracks_monitored_value(tmp_path):
+    model, opt, sched, loader = _problem()
+    h = fit(model, opt, loader, _loss, epochs=3, device="cpu", val_loader=loader,
+            checkpoint_dir=tmp_path, monitor="val_loss", mode="min")
+    best = torch.load(tmp_path / "best.pt", weights_only=True)
+    assert best["best_metric"] == pytest.approx(h["val_loss"].min())
+    assert best["epoch"] + 1 == int(h["epoch"][h["val_loss"].idxmin()])
+
+
+def test_save_is_atomic_when_writing_fails(tmp_path, monkeypatch):
+    model = nn.Linear(3, 2)
+    path = save_checkpoint(tmp_path / "last.pt", model=model, epoch=1)
+    before = path.read_bytes()
+
+    def broken_save(obj, f, *a, **k):
+        f.write(b"partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(torch, "save", broken_save)
+    with pytest.raises(OSError):
+        save_checkpoint(path, model=model, epoch=2)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary file left
+
+
+def test_truncated_file_gives_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "last.pt", model=nn.Linear(3, 2), epoch=0)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="last.pt.*truncated"):
+        load_checkpoint(path, nn.Linear(3, 2))
+
+
+def test_foreign_and_missing_files_give_clear_errors(tmp_path):
+    bare = tmp_path / "weights.pt"
+    torch.save(nn.Linear(3, 2).state_dict(), bare)
+    with pytest.raises(CheckpointError, match="not an IDL Notebooks checkpoint"):
+        load_checkpoint(bare, nn.Linear(3, 2))
+    text = tmp_path / "notes.pt"
+    text.write_text("hello")
+    with pytest.raises(CheckpointError, match="notes.pt"):
+        load_checkpoint(text, nn.Linear(3, 2))
+    with pytest.raises(CheckpointError, match="RESUME=False"):
+        load_checkpoint(tmp_path / "absent.pt", nn.Linear(3, 2))
+
+
+def test_checkpoint_of_another_model_is_refused(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", model=nn.Linear(3, 2), epoch=0)
+    with pytest.raises(CheckpointError, match="does not fit"):
+        load_checkpoint(path, nn.Linear(4, 2))
