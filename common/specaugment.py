@@ -1,0 +1,65 @@
+"""SpecAugment time and frequency masking as batched torch ops (Park et al., 2019).
+
+Everything runs on the tensor's device: one call masks a whole (B, T, F) batch with
+independent random masks per sample, no Python loop over samples, no CPU round trip.
+Masked entries are set to ``mask_value`` (0 = the mean after per-utterance CMVN).
+"""
+from __future__ import annotations
+
+import torch
+
+__all__ = ["time_mask", "freq_mask", "spec_augment"]
+
+
+def _band_mask(batch: int, size: int, num_masks: int, max_width: int, limit: torch.Tensor | None,
+               device, generator) -> torch.Tensor:
+    """(batch, size) boolean mask, True inside ``num_masks`` random bands per row.
+
+    Each band has width ~ U{0..max_width} and lies within ``[0, limit[b])`` (default: size).
+    """
+    if num_masks <= 0 or max_width <= 0:
+        return torch.zeros(batch, size, dtype=torch.bool, device=device)
+    if limit is None:
+        limit = torch.full((batch,), size, device=device)
+    limit = limit.to(device=device, dtype=torch.long).clamp(max=size)
+    width = torch.randint(0, max_width + 1, (batch, num_masks), device=device, generator=generator)
+    width = torch.minimum(width, limit[:, None])                                 # (B, M)
+    room = (limit[:, None] - width + 1).clamp(min=1)                             # start choices
+    start = (torch.rand(batch, num_masks, device=device, generator=generator) * room).long()
+    pos = torch.arange(size, device=device)                                      # (size,)
+    inside = (pos >= start[..., None]) & (pos < (start + width)[..., None])      # (B, M, size)
+    return inside.any(dim=1)
+
+
+def time_mask(x: torch.Tensor, num_masks: int = 2, max_width: int = 10, lengths=None,
+              mask_value: float = 0.0, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mask ``num_masks`` bands of up to ``max_width`` consecutive frames per sample.
+
+    x: (B, T, F); ``lengths`` (B,) keeps masks inside each sample's real frames.
+    Returns a new tensor; ``x`` is not modified.
+    """
+    B, T, _ = x.shape
+    mask = _band_mask(B, T, num_masks, max_width, lengths, x.device, generator)  # (B, T)
+    return x.masked_fill(mask[:, :, None], mask_value)
+
+
+def freq_mask(x: torch.Tensor, num_masks: int = 2, max_width: int = 4, mask_value: float = 0.0,
+              generator: torch.Generator | None = None) -> torch.Tensor:
+    """Mask ``num_masks`` bands of up to ``max_width`` feature bins per sample (all frames).
+
+    x: (B, T, F). Returns a new tensor.
+    """
+    B, _, F = x.shape
+    mask = _band_mask(B, F, num_masks, max_width, None, x.device, generator)     # (B, F)
+    return x.masked_fill(mask[:, None, :], mask_value)
+
+
+def spec_augment(x: torch.Tensor, *, time_masks: int = 2, time_width: int = 10, freq_masks: int = 2,
+                 freq_width: int = 4, lengths=None, mask_value: float = 0.0,
+                 generator: torch.Generator | None = None) -> torch.Tensor:
+    """Frequency then time masking of a (B, T, F) batch (the SpecAugment LD-style policy
+    without time warping)."""
+    if x.dim() != 3:
+        raise ValueError(f"spec_augment expects (batch, time, features), got shape {tuple(x.shape)}")
+    x = freq_mask(x, freq_masks, freq_width, mask_value, generator)
+    return time_mask(x, time_masks, time_width, lengths, mask_value, generator)

@@ -1,0 +1,69 @@
+"""SpecAugment masks: structure, independence, determinism."""
+import numpy as np
+import pytest
+import torch
+
+from common.specaugment import freq_mask, spec_augment, time_mask
+
+
+def _runs(mask_1d):
+    """Lengths of the runs of True in a 1-D boolean array."""
+    m = np.concatenate([[0], np.asarray(mask_1d, dtype=int), [0]])
+    d = np.diff(m)
+    return np.flatnonzero(d == -1) - np.flatnonzero(d == 1)
+
+
+def test_time_mask_bands_and_untouched_values():
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 50, 8) + 1.0                     # no natural zeros
+    y = time_mask(x, num_masks=2, max_width=7, generator=g)
+    masked = y == 0
+    frames = masked.all(dim=2)                          # a time mask covers whole frames
+    assert torch.equal(masked, frames[:, :, None].expand_as(masked))
+    assert torch.equal(y[~masked], x[~masked])          # everything else unchanged
+    for b in range(64):
+        runs = _runs(frames[b].numpy())
+        assert len(runs) <= 2 and runs.sum() <= 14
+    assert frames.any()                                  # some masking happened
+    assert not torch.equal(frames[0], frames[1]) or not torch.equal(frames[1], frames[2])
+
+
+def test_freq_mask_is_constant_over_time():
+    g = torch.Generator().manual_seed(1)
+    x = torch.rand(32, 20, 28) + 1.0
+    y = freq_mask(x, num_masks=2, max_width=5, generator=g)
+    masked = y == 0
+    bins = masked.all(dim=1)                             # (B, F)
+    assert torch.equal(masked, bins[:, None, :].expand_as(masked))
+    for b in range(32):
+        runs = _runs(bins[b].numpy())
+        assert len(runs) <= 2 and all(r <= 10 for r in runs)
+
+
+def test_masks_stay_within_lengths():
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(40, 30, 4) + 1.0
+    lengths = torch.randint(5, 31, (40,), generator=g)
+    y = time_mask(x, num_masks=3, max_width=10, lengths=lengths, generator=g)
+    frames = (y == 0).all(dim=2)
+    for b in range(40):
+        assert not frames[b, lengths[b]:].any()
+
+
+def test_independent_per_sample_and_deterministic_under_seed():
+    x = torch.rand(128, 40, 16) + 1.0
+    a = spec_augment(x, generator=torch.Generator().manual_seed(5))
+    b = spec_augment(x, generator=torch.Generator().manual_seed(5))
+    c = spec_augment(x, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    patterns = {(a[i] == 0).numpy().tobytes() for i in range(128)}
+    assert len(patterns) > 64                            # samples get their own masks
+    assert a.dtype == x.dtype and a.shape == x.shape
+
+
+def test_zero_width_or_count_is_identity_and_bad_shape_raises():
+    x = torch.rand(4, 10, 3)
+    assert torch.equal(time_mask(x, num_masks=0), x)
+    assert torch.equal(freq_mask(x, max_width=0), x)
+    with pytest.raises(ValueError, match=r"\(batch, time, features\)"):
+        spec_augment(torch.rand(10, 3))
