@@ -11,6 +11,8 @@ zeros for such a row and ``torch.nn.MultiheadAttention`` returns NaN.
 """
 import numpy as np
 
+from .activation import Softmax
+
 __all__ = ["ScaledDotProductAttention", "MultiHeadAttention", "causal_mask", "padding_mask"]
 
 MASKED_SCORE = -1e9  # what a masked score becomes; exp(MASKED_SCORE - max) == 0 in float32 too
@@ -62,6 +64,11 @@ class ScaledDotProductAttention:
     ``attention_weights`` (..., L, S) holds the softmax of the last forward (for plots).
     """
 
+    param_grads = ()  # no parameters
+
+    def __init__(self):
+        self.softmax = Softmax(dim=-1)  # over the keys S
+
     def forward(self, Q, K, V, mask=None):
         if Q.ndim < 2 or K.ndim < 2 or V.ndim < 2:
             raise ValueError(f"attention: Q, K, V need at least 2 axes (..., L, E), received "
@@ -84,9 +91,7 @@ class ScaledDotProductAttention:
         if mask is not None:
             self.mask = _check_mask(mask, scores.shape, "attention mask")
             scores = np.where(self.mask, MASKED_SCORE, scores)
-        scores = scores - scores.max(axis=-1, keepdims=True)
-        e = np.exp(scores)
-        self.attention_weights = e / e.sum(axis=-1, keepdims=True)  # (..., L, S)
+        self.attention_weights = self.softmax.forward(scores)  # (..., L, S)
         return self.attention_weights @ V  # (..., L, Ev)
 
     def backward(self, d_output):
@@ -97,8 +102,7 @@ class ScaledDotProductAttention:
                              f"received {d_output.shape}")
         dV = np.swapaxes(A, -1, -2) @ d_output  # (..., S, Ev)
         dA = d_output @ np.swapaxes(V, -1, -2)  # (..., L, S)
-        # softmax backward, row by row: dZ = A * (dA - sum_j dA_j A_j)
-        d_scores = A * (dA - (dA * A).sum(axis=-1, keepdims=True))
+        d_scores = self.softmax.backward(dA)
         if self.mask is not None:  # a masked score is a constant: no gradient flows through it
             d_scores = np.where(self.mask, 0.0, d_scores)
         d_scores = d_scores * self.scale
@@ -118,6 +122,8 @@ class MultiHeadAttention:
     """
 
     PARAMS = ("Wq", "bq", "Wk", "bk", "Wv", "bv", "Wo", "bo")
+    # (parameter, gradient) attribute pairs: what mytorch.optim updates and state_dict saves
+    param_grads = tuple((name, "d" + name) for name in PARAMS)
 
     def __init__(self, embed_dim, num_heads, rng=None):
         if embed_dim % num_heads:
@@ -143,10 +149,6 @@ class MultiHeadAttention:
                 raise ValueError(f"MultiHeadAttention.init_weights: {name} must have shape "
                                  f"{expected}, received {value.shape}")
             setattr(self, name, value)
-
-    def params_and_grads(self):
-        """[(parameter, gradient), ...] after a backward; optimizers update parameters in place."""
-        return [(getattr(self, n), getattr(self, "d" + n)) for n in self.PARAMS]
 
     def _split(self, x):  # (N, T, E) -> (N, H, T, D)
         N, T, _ = x.shape

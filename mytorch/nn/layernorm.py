@@ -23,9 +23,7 @@ class LayerNorm:
         self.dLdW = np.zeros(self.D)
         self.dLdb = np.zeros(self.D)
 
-    def params_and_grads(self):
-        """[(parameter, gradient), ...] after a backward; optimizers update parameters in place."""
-        return [(self.W, self.dLdW), (self.b, self.dLdb)]
+    param_grads = (("W", "dLdW"), ("b", "dLdb"))  # for mytorch.optim and state_dict
 
     def forward(self, x):
         if x.ndim < 1 or x.shape[-1] != self.D:

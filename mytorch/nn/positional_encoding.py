@@ -11,6 +11,8 @@ class PositionalEncoding:
     (..., T, d_model) with T <= max_len. ``backward`` passes the gradient through.
     """
 
+    param_grads = ()  # fixed, not trained
+
     def __init__(self, d_model, max_len=5000):
         self.d_model, self.max_len = d_model, max_len
         position = np.arange(max_len)[:, None]  # (max_len, 1)

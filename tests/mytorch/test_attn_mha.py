@@ -15,19 +15,22 @@ from mytorch.nn import MultiHeadAttention, causal_mask, padding_mask
 TOL = dict(rtol=1e-9, atol=1e-10)
 
 
+def copy_weights(ours, ref):
+    """Copy the eight arrays of a mytorch MHA into a torch ``nn.MultiheadAttention``."""
+    with torch.no_grad():
+        ref.in_proj_weight.copy_(torch.tensor(np.concatenate([ours.Wq, ours.Wk, ours.Wv])))
+        ref.in_proj_bias.copy_(torch.tensor(np.concatenate([ours.bq, ours.bk, ours.bv])))
+        ref.out_proj.weight.copy_(torch.tensor(ours.Wo))
+        ref.out_proj.bias.copy_(torch.tensor(ours.bo))
+
+
 def make_pair(E, H, rng):
     """A mytorch MHA with random weights and biases, and a torch MHA holding the same."""
     ours = MultiHeadAttention(E, H, rng=rng)
-    params = [rng.standard_normal((E, E)) / np.sqrt(E) if i % 2 == 0 else rng.standard_normal(E)
-              for i in range(8)]
-    ours.init_weights(*params)
-    Wq, bq, Wk, bk, Wv, bv, Wo, bo = (torch.tensor(p) for p in params)
+    ours.init_weights(*[rng.standard_normal((E, E)) / np.sqrt(E) if i % 2 == 0
+                        else rng.standard_normal(E) for i in range(8)])
     ref = torch.nn.MultiheadAttention(E, H, batch_first=True, dtype=torch.float64)
-    with torch.no_grad():
-        ref.in_proj_weight.copy_(torch.cat([Wq, Wk, Wv]))
-        ref.in_proj_bias.copy_(torch.cat([bq, bk, bv]))
-        ref.out_proj.weight.copy_(Wo)
-        ref.out_proj.bias.copy_(bo)
+    copy_weights(ours, ref)
     return ours, ref
 
 
@@ -109,11 +112,11 @@ def test_backward_sets_not_accumulates():
     x, d_out = rng.standard_normal((2, 3, 4)), rng.standard_normal((2, 3, 4))
     mha.forward(x, x, x)
     mha.backward(d_out)
-    first = [g.copy() for _, g in mha.params_and_grads()]
+    first = [getattr(mha, g).copy() for _, g in mha.param_grads]
     mha.forward(x, x, x)
     mha.backward(d_out)
-    for a, (_, b) in zip(first, mha.params_and_grads()):
-        np.testing.assert_array_equal(a, b)
+    for a, (_, g) in zip(first, mha.param_grads):
+        np.testing.assert_array_equal(a, getattr(mha, g))
 
 
 def test_default_init_is_torch_xavier_range():
