@@ -19,7 +19,7 @@ import numpy as np
 
 from .resampling import Downsample1d, Downsample2d, check_shape
 
-__all__ = ["Conv1d_stride1", "Conv1d", "Conv2d_stride1", "Conv2d"]
+__all__ = ["Conv1d", "Conv1d_stride1", "Conv2d", "Conv2d_stride1"]
 
 
 def correlate(A, W):

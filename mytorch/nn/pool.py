@@ -13,7 +13,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from .resampling import Downsample2d, check_shape
 
-__all__ = ["MaxPool2d_stride1", "MaxPool2d", "MeanPool2d_stride1", "MeanPool2d"]
+__all__ = ["MaxPool2d", "MaxPool2d_stride1", "MeanPool2d", "MeanPool2d_stride1"]
 
 
 class _Pool2dStride1:

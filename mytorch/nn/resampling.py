@@ -11,7 +11,7 @@ The 2-D versions do the same along both H and W of an (N, C, H, W) array.
 """
 import numpy as np
 
-__all__ = ["Upsample1d", "Downsample1d", "Upsample2d", "Downsample2d"]
+__all__ = ["Downsample1d", "Downsample2d", "Upsample1d", "Upsample2d"]
 
 
 def check_factor(name, factor):

@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-import mytorch.nn as nn
+from mytorch import nn
 
-TOL = dict(rtol=1e-9, atol=1e-10)
+TOL = {"rtol": 1e-9, "atol": 1e-10}
 
 
 def t64(x, grad=False):
@@ -31,9 +32,9 @@ def conv_case(draw, ndim):
     stride = draw(st.integers(1, 3))
     pad = draw(st.integers(0, 2))
     spatial = tuple(draw(st.integers(max(1, k - 2 * pad), k + 7)) for _ in range(ndim))
-    return dict(N=draw(st.integers(1, 3)), C_in=draw(st.integers(1, 4)),
-                C_out=draw(st.integers(1, 4)), k=k, stride=stride, pad=pad, spatial=spatial,
-                seed=draw(st.integers(0, 2**32 - 1)))
+    return {"N": draw(st.integers(1, 3)), "C_in": draw(st.integers(1, 4)),
+            "C_out": draw(st.integers(1, 4)), "k": k, "stride": stride, "pad": pad,
+            "spatial": spatial, "seed": draw(st.integers(0, 2**32 - 1))}
 
 
 def init_fns(rng):
@@ -170,7 +171,7 @@ def test_pooling_matches_torch(kind, data):
         layers, ref = (nn.MeanPool2d_stride1(k), nn.MeanPool2d(k, stride)), F.avg_pool2d
     for layer, s in zip(layers, (1, stride)):
         Z, dLdZ, dLdA = run_layer(layer, A, rng)
-        Zt, back = torch_grads(lambda a: ref(a, k, s), A)
+        Zt, back = torch_grads(lambda a, s=s: ref(a, k, s), A)
         close(Z, Zt)
         close(dLdA, back(dLdZ)[0])
 
