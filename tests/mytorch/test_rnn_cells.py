@@ -27,6 +27,14 @@ def unroll_torch(cell, xs, h0, deltas):
     return torch.stack(hs).detach().numpy(), xs.grad.numpy(), h0.grad.numpy()
 
 
+def forward_through_time(cell, xs, h0):
+    """[h0, h1, ..., hT] from the mytorch cell."""
+    hs = [h0]
+    for x in xs:
+        hs.append(cell.forward(x, hs[-1]))
+    return hs
+
+
 def draw_problem(data, T, N, I, H):
     seed = data.draw(st.integers(0, 2**31 - 1))
     rng = np.random.default_rng(seed)
@@ -42,9 +50,7 @@ def test_rnn_cell_matches_torch_through_time(data, T, N, I, H):
                         (ref.weight_ih, ref.weight_hh, ref.bias_ih, ref.bias_hh)))
     hs_ref, dxs_ref, dh0_ref = unroll_torch(ref, xs, h0, deltas)
 
-    hs = [h0]
-    for t in range(T):
-        hs.append(cell.forward(xs[t], hs[-1]))
+    hs = forward_through_time(cell, xs, h0)
     np.testing.assert_allclose(np.stack(hs[1:]), hs_ref, **TOL)
 
     dh, dxs = np.zeros_like(h0), np.zeros_like(xs)
@@ -74,9 +80,7 @@ def test_gru_cell_matches_torch_through_time(data, T, N, I, H):
     cell.init_weights(*gru_weights_from_torch(ref))
     hs_ref, dxs_ref, dh0_ref = unroll_torch(ref, xs, h0, deltas)
 
-    hs = [h0]
-    for t in range(T):
-        hs.append(cell.forward(xs[t], hs[-1]))
+    hs = forward_through_time(cell, xs, h0)
     np.testing.assert_allclose(np.stack(hs[1:]), hs_ref, **TOL)
 
     # GRUCell.backward uses the values of the LAST forward: re-run step t before its backward
