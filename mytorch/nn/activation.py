@@ -30,6 +30,12 @@ class _Activation:
         return f"{type(self).__name__}()"
 
 
+def stable_sigmoid(Z):
+    """1 / (1 + exp(-Z)) without overflow: exp is only taken of -|Z| (also used by autograd)."""
+    E = np.exp(-np.abs(Z))                               # in (0, 1]
+    return np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(Z.dtype, copy=False)
+
+
 class Identity(_Activation):
     """A = Z; dA/dZ = 1."""
 
@@ -45,9 +51,7 @@ class Sigmoid(_Activation):
     """A = 1 / (1 + exp(-Z)); dA/dZ = A (1 - A). Written in a form that never overflows."""
 
     def forward(self, Z):
-        Z = as_float_array(Z)
-        E = np.exp(-np.abs(Z))                           # in (0, 1]: no overflow
-        self.A = np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(Z.dtype, copy=False)
+        self.A = stable_sigmoid(as_float_array(Z))
         return self.A
 
     def backward(self, dLdA):
