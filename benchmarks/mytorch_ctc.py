@@ -38,6 +38,7 @@ def main():
 
     import numpy as np
     import torch
+
     from mytorch.nn import CTCLoss
 
     torch.set_num_threads(args.threads)

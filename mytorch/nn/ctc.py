@@ -14,7 +14,8 @@ underflows after a few hundred frames) and in log space (used by ``CTCLoss``): o
 meaning of "+" and "x" changes, so one batched implementation serves both (a semiring).
 Batched arrays are (T, N, S); only the time loop is in Python.
 """
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -184,7 +185,7 @@ class CTCLoss:
     def forward(self, logits, target, input_lengths, target_lengths):
         self._check(logits, target, input_lengths, target_lengths)
         logits = np.asarray(logits)
-        T, N, C = logits.shape
+        T, N, _ = logits.shape
         self.logits_shape, self.logits_dtype = logits.shape, logits.dtype
         self.input_lengths = np.asarray(input_lengths, dtype=np.int64)
         self.extended, skip, self.ext_lengths = extend_targets_with_blank(
@@ -209,7 +210,7 @@ class CTCLoss:
 
     def backward(self):
         """dL/dlogits (T, N, C): each state r adds -gamma[t, r] / (N y_t(ext[r]))."""
-        T, N, C = self.logits_shape
+        _, N, C = self.logits_shape
         log_beta = ctc_backward_recursion(self.y_ext, self.skip, self.input_lengths,
                                           self.ext_lengths, LOG)
         self.log_gamma = self.log_alpha + log_beta - self.log_likelihood[:, None]   # (T, N, S)

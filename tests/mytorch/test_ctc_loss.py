@@ -8,11 +8,12 @@ Tolerance: rtol=1e-9, atol=1e-10."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mytorch.nn import CTCLoss
 
-TOL = dict(rtol=1e-9, atol=1e-10)
+TOL = {"rtol": 1e-9, "atol": 1e-10}
 
 
 def torch_reference(probs, target, input_lengths, target_lengths):
@@ -47,7 +48,7 @@ def padded_batches(draw):
 
 @given(padded_batches())
 def test_ctc_loss_and_gradient_match_torch(batch):
-    probs, target, input_lengths, target_lengths = batch
+    probs, _, input_lengths, _ = batch
     ref_loss, ref_grad = torch_reference(*batch)
     ctc = CTCLoss(BLANK=0)
     np.testing.assert_allclose(ctc.forward(*batch), ref_loss, **TOL)

@@ -5,11 +5,12 @@ import itertools
 
 import numpy as np
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mytorch.nn import CTC
 
-TOL = dict(rtol=1e-9, atol=1e-12)
+TOL = {"rtol": 1e-9, "atol": 1e-12}
 
 
 def brute_force_paths(y, target, blank=0):

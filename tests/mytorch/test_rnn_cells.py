@@ -4,12 +4,13 @@ Tolerance: rtol=1e-9, atol=1e-10 (both sides compute the same float64 sums)."""
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mytorch.nn import GRUCell, RNNCell
 from mytorch.nn.gru_cell import WEIGHT_NAMES
 
-TOL = dict(rtol=1e-9, atol=1e-10)
+TOL = {"rtol": 1e-9, "atol": 1e-10}
 sizes = st.integers(1, 6)
 
 
@@ -68,7 +69,7 @@ def gru_weights_from_torch(ref):
     w_ih, w_hh, b_ih, b_hh = (p.detach().numpy() for p in
                               (ref.weight_ih, ref.weight_hh, ref.bias_ih, ref.bias_hh))
     H = ref.hidden_size
-    split = lambda a: [a[k * H:(k + 1) * H] for k in range(3)]  # noqa: E731
+    split = lambda a: [a[k * H:(k + 1) * H] for k in range(3)]
     return [*split(w_ih), *split(w_hh), *split(b_ih), *split(b_hh)]
 
 
