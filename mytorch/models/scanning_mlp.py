@@ -19,7 +19,7 @@ from ..nn.flatten import Flatten
 from ..nn.resampling import check_shape
 from .mlp import Sequential
 
-__all__ = ["CNN_SimpleScanningMLP", "CNN_DistributedScanningMLP"]
+__all__ = ["CNN_DistributedScanningMLP", "CNN_SimpleScanningMLP"]
 
 
 def mlp_weight_to_conv(w, conv):

@@ -3,9 +3,10 @@ network, and the scanning MLPs against an MLP applied window by window (float64)
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-import mytorch.nn as nn
+from mytorch import nn
 from mytorch.models import CNN, CNN_DistributedScanningMLP, CNN_SimpleScanningMLP
 
 TOL = {"rtol": 1e-8, "atol": 1e-10}
@@ -36,7 +37,7 @@ def cnn_config(draw):
 def test_cnn_trains_like_torch(cfg):
     """Same init, same batches, 4 SGD steps: same losses, input gradients and weights."""
     rng = np.random.default_rng(cfg["seed"])
-    init = lambda *shape: rng.standard_normal(shape) * 0.5      # noqa: E731
+    init = lambda *shape: rng.standard_normal(shape) * 0.5
     lr, N = 0.1, 4
     model = CNN(cfg["width"], cfg["C_in"], cfg["channels"], cfg["kernels"], cfg["strides"],
                 cfg["classes"], [ACTIVATIONS[a][0]() for a in cfg["acts"]],
@@ -82,7 +83,7 @@ def test_cnn_trains_like_torch(cfg):
 
 def test_cnn_zero_grads_and_step_use_the_gradients():
     rng = np.random.default_rng(0)
-    init = lambda *shape: rng.standard_normal(shape)             # noqa: E731
+    init = lambda *shape: rng.standard_normal(shape)
     model = CNN(10, 2, [3], [3], [2], 4, [nn.ReLU()], init, init, init, nn.CrossEntropyLoss(), 0.5)
     model.forward(rng.standard_normal((3, 2, 10)))
     model.backward(np.eye(4)[[0, 1, 3]])
