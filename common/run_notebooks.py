@@ -1,0 +1,87 @@
+"""``make demo``: execute every finished notebook headless on demo data.
+
+Each notebook runs with papermill in demo mode; its executed copy, plots, submission files
+and ``metrics.json`` go to ``runs/<homework>/``. The defaults inside the notebooks are for
+the real competition on a GPU; the overrides below size the demo runs for a CPU.
+
+    python -m common.run_notebooks --size small          # all notebooks
+    python -m common.run_notebooks --only hw1p2          # one of them
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass, field
+
+from .notebooks import REPO_ROOT, run_notebook
+
+
+@dataclass
+class DemoNotebook:
+    name: str
+    path: str                                # relative to the repository root
+    output: str                              # runs/<output>
+    headline: tuple[str, ...]                # metric keys printed in the summary
+    params: dict = field(default_factory=dict)   # demo overrides (CPU-sized)
+    sized: bool = True                       # takes DEMO / DEMO_SIZE / DEMO_DIR
+
+
+# CPU-sized demo settings; the notebooks' own defaults are the real-data settings.
+HW1_DEMO = {"CONTEXT": 15, "HIDDEN_SIZES": [512, 512, 256], "EPOCHS": 6, "BATCH_SIZE": 1024, "LR": 2e-3}
+
+NOTEBOOKS = [
+    DemoNotebook("hw1p2", "hw1_mlp/hw1p2.ipynb", "hw1_mlp", ("dev_accuracy", "test_accuracy", "majority_rate"), HW1_DEMO),
+    DemoNotebook("hw1 mytorch experiments", "hw1_mlp/mytorch_experiments.ipynb", "hw1_mlp/mytorch_experiments", (), sized=False),
+    DemoNotebook("hw2p2", "hw2_cnn/hw2p2.ipynb", "hw2_cnn", ("dev_accuracy", "val_eer", "val_auc")),
+    DemoNotebook("hw2 mytorch cnn", "hw2_cnn/mytorch_cnn.ipynb", "hw2_cnn/mytorch_cnn", (), sized=False),
+    DemoNotebook("hw3 mytorch rnn", "hw3_rnn/mytorch_rnn.ipynb", "hw3_rnn/mytorch_rnn", (), sized=False),
+    DemoNotebook("hw4 mytorch attention", "hw4_transformer/mytorch_attention.ipynb", "hw4_transformer/mytorch_attention", (), sized=False),
+]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--size", default="small", help="demo corpus size: tiny | small | medium")
+    parser.add_argument("--only", nargs="*", help="names of notebooks to run (default: all)")
+    args = parser.parse_args(argv)
+    selected = [nb for nb in NOTEBOOKS if not args.only or nb.name in args.only]
+    if args.only and not selected:
+        parser.error(f"unknown notebook(s) {args.only}; known: {[nb.name for nb in NOTEBOOKS]}")
+    results, failed = [], []
+    for nb in selected:
+        path = REPO_ROOT / nb.path
+        if not path.exists():
+            print(f"-- {nb.name}: {nb.path} not written yet, skipped")
+            continue
+        out = REPO_ROOT / "runs" / nb.output
+        params = dict(nb.params)
+        if nb.sized:
+            params.update(DEMO=True, DEMO_SIZE=args.size, DEMO_DIR=str(REPO_ROOT / "data" / "demo" / args.size))
+        print(f"== {nb.name}: running {nb.path} -> {out.relative_to(REPO_ROOT)}/", flush=True)
+        t0 = time.perf_counter()
+        try:
+            metrics = run_notebook(path, out, params)
+        except Exception as err:  # report every notebook, then fail
+            print(f"!! {nb.name} FAILED: {type(err).__name__}: {str(err)[-2000:]}")
+            failed.append(nb.name)
+            continue
+        seconds = time.perf_counter() - t0
+        shown = {k: metrics[k] for k in nb.headline if k in metrics} or metrics
+        results.append((nb, out, seconds, shown))
+        print(f"   done in {seconds:.0f} s: {_fmt(shown)}", flush=True)
+    print("\nResults (executed notebooks, plots, submissions and metrics.json):")
+    for nb, out, seconds, shown in results:
+        print(f"  {nb.name:24s} {str(out.relative_to(REPO_ROOT)) + '/':36s} {seconds:5.0f} s  {_fmt(shown)}")
+    if failed:
+        print(f"FAILED: {', '.join(failed)}")
+        return 1
+    return 0
+
+
+def _fmt(metrics: dict) -> str:
+    return ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

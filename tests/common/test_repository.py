@@ -1,0 +1,68 @@
+"""Repository contracts: conda file agrees with pyproject, notebooks are committed clean and
+follow the section layout, the README names the two commands, torch is pinned for setup."""
+import json
+import re
+import tomllib
+
+import pytest
+import yaml
+
+from common.notebooks import REPO_ROOT
+from common.run_notebooks import NOTEBOOKS
+
+NOTEBOOK_FILES = sorted(p for p in REPO_ROOT.glob("hw*/*.ipynb"))
+HOMEWORK_SECTIONS = ["Setup", "Data", "Model", "Training", "Evaluation", "Submission"]
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[ ;]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_agrees_with_pyproject():
+    env = yaml.safe_load((REPO_ROOT / "environment.yml").read_text())
+    assert any(str(d).startswith("python=3.11") for d in env["dependencies"] if isinstance(d, str))
+    assert any(str(d).startswith("pytorch") for d in env["dependencies"] if isinstance(d, str))
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e ." in pip
+    conda_pip = {_name(r) for r in pip if r != "-e ."}
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["project"]
+    wanted = {_name(r) for r in project["dependencies"]} - {"torch"}
+    for extra in ("notebooks", "dev"):
+        wanted |= {_name(r) for r in project["optional-dependencies"][extra]}
+    assert conda_pip == wanted, f"only in environment.yml: {conda_pip - wanted}; only in pyproject: {wanted - conda_pip}"
+
+
+def test_setup_pins_torch_and_readme_has_the_two_commands():
+    makefile = (REPO_ROOT / "Makefile").read_text()
+    assert "torch==2.13.0" in makefile
+    readme = (REPO_ROOT / "README.md").read_text()
+    assert "make demo" in readme and "make test" in readme
+    assert "make test" in (REPO_ROOT / ".ci" / "run").read_text()
+
+
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_notebook_is_clean_and_parameterised(path):
+    nb = json.loads(path.read_text())
+    code = [c for c in nb["cells"] if c["cell_type"] == "code"]
+    assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), \
+        f"{path.name} carries outputs: strip them before committing"
+    assert "parameters" in code[0].get("metadata", {}).get("tags", []), f"{path.name}: first code cell must be tagged 'parameters'"
+    assert "OUTPUT_DIR" in "".join(code[0]["source"])
+
+
+@pytest.mark.parametrize("path", [p for p in NOTEBOOK_FILES if re.match(r"hw\dp2", p.stem)], ids=lambda p: p.name)
+def test_homework_notebook_sections_in_order(path):
+    nb = json.loads(path.read_text())
+    headings = [line[3:].strip() for c in nb["cells"] if c["cell_type"] == "markdown"
+                for line in "".join(c["source"]).splitlines() if line.startswith("## ")]
+    found = [h for h in headings if h.split()[0] in HOMEWORK_SECTIONS]
+    assert [h.split()[0] for h in found] == HOMEWORK_SECTIONS, f"{path.name} sections: {headings}"
+    source = "".join("".join(c["source"]) for c in nb["cells"])
+    assert "count_parameters" in source, "every model prints its parameter count"
+    for key in ("DATA_ROOT", "DEMO", "DEMO_SIZE", "RESUME", "REPO_URL"):
+        assert key in "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
+
+
+def test_every_registered_demo_notebook_exists():
+    missing = [nb.path for nb in NOTEBOOKS if not (REPO_ROOT / nb.path).exists()]
+    assert not missing, f"make demo lists notebooks that do not exist: {missing}"
