@@ -1,0 +1,395 @@
+"""Face image data for HW2P2: folder readers, JPEG decoding, pairs files, a P x K sampler.
+
+- ``scan_split`` reads a classification split in either layout and says which it found:
+  F24 ImageFolder (``cls_data/train/<identity>/*.jpg``) or S25 (``cls_data/train/images/``
+  plus ``labels.txt`` with lines ``img_path label``).
+- ``FaceImages`` decodes JPEGs with Pillow in the DataLoader workers into uint8 tensors;
+  ``collate_images`` stacks them as a channels_last ``(B, 3, H, W)`` uint8 batch, so the
+  copy to the GPU is 4x smaller than float and all augmentation happens there
+  (``common.image_augment``).
+- ``read_pairs`` reads ``val_pairs.txt`` / ``test_pairs.txt`` and indexes the unique images,
+  so that each image is embedded once however many pairs name it.
+- ``IdentityBatchSampler`` yields P identities x K images per batch for triplet mining.
+
+Every mistake a user can make with the folders raises an error that names the file and the fix.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "KAGGLE_HINT",
+    "FaceImages",
+    "IdentityBatchSampler",
+    "ImageList",
+    "Pairs",
+    "check_hw2p2_root",
+    "collate_images",
+    "decode_jpeg",
+    "default_workers",
+    "make_loader",
+    "read_pairs",
+    "scan_split",
+    "scan_test_split",
+]
+
+KAGGLE_HINT = ("Download it with the Kaggle CLI: `kaggle competitions download -c "
+               "11785-hw-2-p-2-face-verification-fall-2024` and unzip it, then set DATA_ROOT to "
+               "the folder that holds cls_data/ (or set DEMO=True to use generated demo faces).")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg")
+
+
+@dataclass
+class ImageList:
+    """The images of one split: ``paths[i]`` has class index ``labels[i]`` (-1: unlabelled)."""
+    paths: list[Path]
+    labels: np.ndarray            # (N,) int64
+    classes: list[str]            # class index -> identity name
+    layout: str                   # "f24" (ImageFolder) or "s25" (images/ + labels.txt)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def class_to_idx(self) -> dict[str, int]:
+        return {c: i for i, c in enumerate(self.classes)}
+
+
+def check_hw2p2_root(root) -> dict[str, Path]:
+    """The paths of an HW2P2 data folder; a clear error when one is missing."""
+    root = Path(root)
+    if not root.is_dir():
+        raise FileNotFoundError(f"HW2P2 data folder {root} does not exist. {KAGGLE_HINT}")
+    paths = {"root": root, "cls_data": root / "cls_data", "ver_data": root / "ver_data",
+             "val_pairs": root / "val_pairs.txt", "test_pairs": root / "test_pairs.txt"}
+    for key in ("cls_data", "ver_data", "val_pairs", "test_pairs"):
+        if not paths[key].exists():
+            found = sorted(p.name for p in root.iterdir())[:10]
+            raise FileNotFoundError(
+                f"{paths[key]} is missing (found in {root}: {found}). DATA_ROOT must be the "
+                f"folder that holds cls_data/, ver_data/ and the pairs files. {KAGGLE_HINT}")
+    return paths
+
+
+def _check_image_name(path: Path, where: str) -> None:
+    if path.suffix.lower() not in IMAGE_EXTENSIONS:
+        raise ValueError(f"{path} in {where} is not a .jpg file: the HW2P2 folders hold only "
+                         "JPEG images; move or delete it.")
+
+
+def _visible(entries):
+    return [p for p in entries if not p.name.startswith(".")]
+
+
+def scan_split(split_dir, class_to_idx: dict[str, int] | None = None) -> ImageList:
+    """Read a classification split in the F24 or S25 layout (detected, not asked).
+
+    ``class_to_idx``: the mapping of the training split, so that dev labels agree with it;
+    a dev identity unknown to training is an error. ``None`` builds the mapping from this
+    split (sorted identity names, as torchvision's ImageFolder does; integer labels of an
+    S25 ``labels.txt`` are kept as they are).
+    """
+    split_dir = Path(split_dir)
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"split folder {split_dir} does not exist. {KAGGLE_HINT}")
+    if (split_dir / "labels.txt").is_file() and (split_dir / "images").is_dir():
+        return _scan_s25(split_dir, class_to_idx)
+    return _scan_imagefolder(split_dir, class_to_idx)
+
+
+def _scan_imagefolder(split_dir: Path, class_to_idx) -> ImageList:
+    entries = _visible(sorted(split_dir.iterdir()))
+    stray = [p for p in entries if not p.is_dir()]
+    if stray:
+        raise ValueError(f"{stray[0]} is a file directly in {split_dir}: the F24 layout has one "
+                         "folder per identity (cls_data/train/<identity>/*.jpg) and the S25 "
+                         "layout has images/ plus labels.txt; move the file into its identity folder.")
+    if not entries:
+        raise ValueError(f"{split_dir} holds no identity folders (expected <identity>/*.jpg "
+                         f"or images/ + labels.txt). {KAGGLE_HINT}")
+    names = [p.name for p in entries]
+    if class_to_idx is None:
+        class_to_idx = {n: i for i, n in enumerate(names)}
+    paths, labels = [], []
+    for folder in entries:
+        if folder.name not in class_to_idx:
+            raise ValueError(f"identity folder {folder} is not among the training identities; "
+                             "dev identities must also appear in cls_data/train.")
+        files = _visible(sorted(folder.iterdir()))
+        if not files:
+            raise ValueError(f"identity folder {folder} is empty: every identity needs at least "
+                             "one .jpg image; delete the folder or re-extract the data set.")
+        for f in files:
+            _check_image_name(f, str(folder))
+        paths.extend(files)
+        labels.extend([class_to_idx[folder.name]] * len(files))
+    classes = _classes_from(class_to_idx)
+    return ImageList(paths, np.asarray(labels, dtype=np.int64), classes, "f24")
+
+
+def _classes_from(class_to_idx: dict[str, int]) -> list[str]:
+    classes = [""] * (max(class_to_idx.values()) + 1)
+    for name, i in class_to_idx.items():
+        classes[i] = name
+    return classes
+
+
+def _scan_s25(split_dir: Path, class_to_idx) -> ImageList:
+    labels_file = split_dir / "labels.txt"
+    rows = []
+    for n, line in enumerate(labels_file.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != 2:
+            raise ValueError(f"{labels_file}:{n}: expected 'img_path label', got {line!r}")
+        rows.append(parts)
+    if not rows:
+        raise ValueError(f"{labels_file} lists no images. {KAGGLE_HINT}")
+    tokens = [lab for _, lab in rows]
+    if class_to_idx is None:
+        if all(t.lstrip("-").isdigit() for t in tokens):
+            class_to_idx = {str(i): i for i in range(max(int(t) for t in tokens) + 1)}
+        else:
+            class_to_idx = {t: i for i, t in enumerate(sorted(set(tokens)))}
+    paths, labels = [], []
+    for n, (rel, tok) in enumerate(rows, 1):
+        path = _resolve_image(rel, [split_dir, split_dir / "images"])
+        if path is None:
+            raise FileNotFoundError(f"{labels_file}:{n} names {rel}, which is neither in "
+                                    f"{split_dir} nor in {split_dir / 'images'}; re-extract the data.")
+        _check_image_name(path, str(labels_file))
+        key = str(int(tok)) if tok.lstrip("-").isdigit() else tok
+        if key not in class_to_idx:
+            raise ValueError(f"{labels_file}:{n}: label {tok} is not a training identity")
+        paths.append(path)
+        labels.append(class_to_idx[key])
+    return ImageList(paths, np.asarray(labels, dtype=np.int64), _classes_from(class_to_idx), "s25")
+
+
+def scan_test_split(split_dir) -> ImageList:
+    """An unlabelled classification test split: flat ``*.jpg`` or ``images/`` (S25), sorted."""
+    split_dir = Path(split_dir)
+    folder = split_dir / "images" if (split_dir / "images").is_dir() else split_dir
+    if not folder.is_dir():
+        raise FileNotFoundError(f"test folder {split_dir} does not exist")
+    files = [p for p in _visible(sorted(folder.iterdir())) if p.is_file()]
+    files = [p for p in files if p.name != "labels.txt"]
+    if not files:
+        raise ValueError(f"{folder} holds no images")
+    for f in files:
+        _check_image_name(f, str(folder))
+    return ImageList(files, np.full(len(files), -1, dtype=np.int64), [],
+                     "s25" if folder != split_dir else "f24")
+
+
+def _resolve_image(name: str, folders) -> Path | None:
+    for folder in folders:
+        path = Path(folder) / name
+        if path.is_file():
+            return path
+    return None
+
+
+def decode_jpeg(path, size: int | None = None) -> torch.Tensor:
+    """Decode ``path`` into a uint8 ``(3, H, W)`` tensor (a channels_last view of HWC memory).
+
+    ``size``: resize (bilinear, Pillow) when the image is not ``size`` x ``size``.
+    Raises ``ValueError`` naming the file when it is not a readable JPEG.
+    """
+    try:
+        with Image.open(path) as im:
+            if im.format not in ("JPEG", "MPO"):
+                raise ValueError(f"{path} is a {im.format} image, not a JPEG: HW2P2 expects "
+                                 "JPEG files; convert or delete it.")
+            im = im.convert("RGB")
+            if size is not None and im.size != (size, size):
+                im = im.resize((size, size), Image.Resampling.BILINEAR)
+            arr = np.asarray(im)
+    except (UnidentifiedImageError, OSError, SyntaxError) as err:
+        raise ValueError(f"{path} is not a readable JPEG ({err}); the file is probably corrupt "
+                         "or truncated: re-extract the data set or delete the file.") from err
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1)   # (3, H, W), HWC memory
+
+
+class FaceImages(torch.utils.data.Dataset):
+    """``(image uint8 (3, H, W), label)`` per item; decoding runs in the DataLoader worker."""
+
+    def __init__(self, paths, labels=None, size: int | None = None):
+        self.paths = [Path(p) for p in paths]
+        self.labels = (np.full(len(self.paths), -1, dtype=np.int64) if labels is None
+                       else np.asarray(labels, dtype=np.int64))
+        if len(self.labels) != len(self.paths):
+            raise ValueError(f"{len(self.paths)} paths but {len(self.labels)} labels")
+        self.size = size
+
+    @classmethod
+    def from_list(cls, images: ImageList, size: int | None = None) -> FaceImages:
+        return cls(images.paths, images.labels, size)
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, i):
+        return decode_jpeg(self.paths[i], self.size), int(self.labels[i])
+
+
+def collate_images(batch):
+    """Stack ``[(uint8 (3, H, W), label), ...]`` into uint8 ``(B, 3, H, W)`` channels_last + labels.
+
+    Decoded images are HWC in memory, so stacking them along a new leading dim of an NHWC
+    buffer is a plain copy; in a worker the buffer lives in shared memory (as in
+    torch's default_collate) so that it is not copied again on its way to the main process.
+    """
+    images, labels = zip(*batch)
+    c, h, w = images[0].shape
+    for im in images:
+        if im.shape != (c, h, w):
+            raise ValueError(f"images of different sizes in one batch: {tuple(im.shape)} vs "
+                             f"{(c, h, w)}; pass size= to FaceImages to resize them")
+    out = torch.empty((len(images), h, w, c), dtype=torch.uint8)
+    if torch.utils.data.get_worker_info() is not None:
+        out = out.share_memory_()
+    torch.stack([im.permute(1, 2, 0) for im in images], out=out)
+    return out.permute(0, 3, 1, 2), torch.as_tensor(labels, dtype=torch.int64)
+
+
+@dataclass
+class Pairs:
+    """A pairs file: ``images`` are the unique image paths, ``left``/``right`` index them."""
+    images: list[Path]
+    left: np.ndarray              # (P,) int64, index into images
+    right: np.ndarray             # (P,) int64
+    labels: np.ndarray | None     # (P,) int64 of 0/1, None for test pairs
+    file: Path
+
+    def __len__(self) -> int:
+        return len(self.left)
+
+
+def read_pairs(pairs_file, image_dir, labelled: bool | None = None) -> Pairs:
+    """Read ``"a.jpg b.jpg [label]"`` lines; names resolve in ``image_dir`` or its parent.
+
+    ``labelled``: True for val pairs (3 fields), False for test pairs (2 fields), None to
+    take whichever the first line has. Every image must exist (checked here, not mid-epoch).
+    """
+    pairs_file, image_dir = Path(pairs_file), Path(image_dir)
+    if not pairs_file.is_file():
+        raise FileNotFoundError(f"pairs file {pairs_file} does not exist. {KAGGLE_HINT}")
+    if not image_dir.is_dir():
+        raise FileNotFoundError(f"image folder {image_dir} does not exist. {KAGGLE_HINT}")
+    folders = [image_dir, pairs_file.parent]
+    index: dict[str, int] = {}
+    images: list[Path] = []
+    left, right, labels = [], [], []
+    for n, line in enumerate(pairs_file.read_text().splitlines(), 1):
+        parts = line.split()
+        if not parts:
+            continue
+        if labelled is None:
+            labelled = len(parts) == 3
+        want = 3 if labelled else 2
+        if len(parts) != want:
+            raise ValueError(f"{pairs_file}:{n}: expected {want} fields "
+                             f"({'a.jpg b.jpg label' if labelled else 'a.jpg b.jpg'}), got {line!r}")
+        ids = []
+        for name in parts[:2]:
+            if name not in index:
+                path = _resolve_image(name, folders)
+                if path is None:
+                    raise FileNotFoundError(
+                        f"{pairs_file}:{n} names {name}, which is not in {image_dir}: the pairs "
+                        "file and ver_data/ come from different downloads, or the unzip was "
+                        "incomplete; re-extract the data set.")
+                _check_image_name(path, str(pairs_file))
+                index[name] = len(images)
+                images.append(path)
+            ids.append(index[name])
+        left.append(ids[0])
+        right.append(ids[1])
+        if labelled:
+            if parts[2] not in ("0", "1"):
+                raise ValueError(f"{pairs_file}:{n}: label must be 0 or 1, got {parts[2]!r}")
+            labels.append(int(parts[2]))
+    if not left:
+        raise ValueError(f"{pairs_file} holds no pairs")
+    return Pairs(images, np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64),
+                 np.asarray(labels, dtype=np.int64) if labelled else None, pairs_file)
+
+
+class IdentityBatchSampler(torch.utils.data.Sampler):
+    """Batches of ``identities_per_batch`` (P) identities x ``images_per_identity`` (K) images.
+
+    Batch-hard triplet mining needs positives in every batch: a random batch of 256 from
+    8,631 identities rarely holds two images of a person. Identities with fewer than K
+    images are sampled with replacement. One epoch has about ``len(labels) / (P * K)``
+    batches (``num_batches`` overrides); each ``__iter__`` draws a new, seeded order.
+    """
+
+    def __init__(self, labels, identities_per_batch: int, images_per_identity: int,
+                 num_batches: int | None = None, seed: int = 0):
+        labels = np.asarray(labels)
+        self.by_id = [np.flatnonzero(labels == c) for c in np.unique(labels)]
+        if identities_per_batch > len(self.by_id):
+            raise ValueError(f"identities_per_batch={identities_per_batch} but the data has only "
+                             f"{len(self.by_id)} identities")
+        self.p, self.k = identities_per_batch, images_per_identity
+        self.num_batches = num_batches or max(1, len(labels) // (self.p * self.k))
+        self.seed, self.epoch = seed, 0
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def __iter__(self):
+        rng = np.random.default_rng([self.seed, self.epoch])
+        self.epoch += 1
+        n_ids = len(self.by_id)
+        order = rng.permutation(n_ids)
+        pos = 0
+        for _ in range(self.num_batches):
+            if pos + self.p > n_ids:              # walk through identities, reshuffle at the end
+                order, pos = rng.permutation(n_ids), 0
+            batch = []
+            for c in order[pos:pos + self.p]:
+                idx = self.by_id[c]
+                batch.extend(rng.choice(idx, self.k, replace=len(idx) < self.k).tolist())
+            pos += self.p
+            yield batch
+
+
+def make_loader(dataset, batch_size: int, *, shuffle: bool = False, workers: int = 0,
+                device=None, batch_sampler=None, drop_last: bool = False, seed: int = 0,
+                prefetch_factor: int = 4):
+    """A DataLoader with the settings that keep a GPU fed.
+
+    uint8 batches from ``collate_images``; pinned memory only when ``device`` is CUDA (so
+    ``.to(device, non_blocking=True)`` overlaps the copy); persistent workers; a seeded
+    generator for the shuffle order.
+    """
+    cuda = device is not None and torch.device(device).type == "cuda"
+    kw = {"num_workers": workers, "collate_fn": collate_images, "pin_memory": cuda,
+          "persistent_workers": workers > 0}
+    if workers > 0:
+        kw["prefetch_factor"] = prefetch_factor
+    if batch_sampler is not None:
+        return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, **kw)
+    g = torch.Generator().manual_seed(seed)
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
+                                       drop_last=drop_last, generator=g, **kw)
+
+
+def default_workers() -> int:
+    """DataLoader workers: the CPUs this process may use, at most 8."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS
+        n = os.cpu_count() or 1
+    return max(0, min(8, n))
+
