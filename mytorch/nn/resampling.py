@@ -7,7 +7,8 @@ The course's definitions, for an upsampling / downsampling factor k:
 - ``Downsample1d``: keeps every k-th sample, W_out = ceil(W_in / k). It remembers W_in,
   because several input widths give the same output width; ``backward`` scatters the
   gradient back onto the kept positions of a zero array of the input's shape.
-The 2-D versions do the same along both H and W of an (N, C, H, W) array.
+The 2-D versions do the same along both H and W of an (N, C, H, W) array. A factor of 1
+is the identity and hands its input (or gradient) on without a copy.
 """
 import numpy as np
 
@@ -56,6 +57,8 @@ class _Resample:
         if min(A.shape[-self.ndim:]) < 1:
             raise ValueError(f"{type(self).__name__} got an empty input of shape {A.shape}")
         self.input_shape = A.shape
+        if self.factor == 1:                       # identity: no copy (a strided conv with
+            return A                               # stride 1 passes through for free)
         if not self.up:
             return A[self._grid()].copy()
         Z = np.zeros(self._scaled(A.shape), dtype=A.dtype)
@@ -68,6 +71,8 @@ class _Resample:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         dLdZ = check_shape(type(self).__name__ + ".backward", "dLdZ", dLdZ,
                            self._scaled(self.input_shape))
+        if self.factor == 1:
+            return dLdZ
         if self.up:
             return dLdZ[self._grid()].copy()
         dLdA = np.zeros(self.input_shape, dtype=dLdZ.dtype)
