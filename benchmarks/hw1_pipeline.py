@@ -132,23 +132,22 @@ def main(argv=None):
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     n_params = sum(p.numel() for p in model.parameters())
 
+    def step(x, y):
+        with autocast(device, dtype):
+            loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
     def training(loader):
         for x, y in forever(loader):
-            with autocast(device, dtype):
-                loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            step(x, y)
             yield
 
     def model_only():
         x, y = next(forever(ours))
         while True:
-            with autocast(device, dtype):
-                loss = nn.functional.cross_entropy(model(x), y)
-            loss.backward()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
+            step(x, y)
             yield
 
     frames = args.batches * args.batch
