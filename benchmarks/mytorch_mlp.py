@@ -10,6 +10,7 @@ interleaved so that a busy machine slows both alike. Prints the median time per 
 each and the ratio mytorch / torch (goal: within 1.5x).
 """
 import argparse
+import functools
 import os
 import platform
 import sys
@@ -27,6 +28,23 @@ def cpu_name():
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
+
+
+def mytorch_train_step(model, loss, opt, X, labels):
+    L = loss.forward(model.forward(X), labels)
+    model.backward(loss.backward())
+    opt.step()
+    return L
+
+
+def torch_train_step(model, opt, X, labels):
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    L = torch.nn.functional.cross_entropy(model(X), labels)
+    L.backward()
+    opt.step()
+    return L.item()
 
 
 def main():
@@ -72,18 +90,8 @@ def main():
             topt = torch.optim.Adam(ref.parameters(), lr=1e-4)
         loss = mytorch.nn.CrossEntropyLoss()
 
-        def mytorch_step():
-            L = loss.forward(model.forward(X), labels)
-            model.backward(loss.backward())
-            opt.step()
-            return L
-
-        def torch_step():
-            topt.zero_grad(set_to_none=True)
-            L = torch.nn.functional.cross_entropy(ref(tX), tlabels)
-            L.backward()
-            topt.step()
-            return L.item()
+        mytorch_step = functools.partial(mytorch_train_step, model, loss, opt, X, labels)
+        torch_step = functools.partial(torch_train_step, ref, topt, tX, tlabels)
 
         L1, tL1 = mytorch_step(), torch_step()
         L2, tL2 = mytorch_step(), torch_step()               # the second loss saw one update

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["named_parameters", "state_dict", "load_state_dict", "save", "load"]
+__all__ = ["load", "load_state_dict", "named_parameters", "save", "state_dict"]
 
 _DEFAULT_PARAM_GRADS = (("W", "dLdW"), ("b", "dLdb"), ("BW", "dLdBW"), ("Bb", "dLdBb"))
 _DEFAULT_BUFFERS = ("running_M", "running_V")

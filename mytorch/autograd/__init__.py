@@ -9,4 +9,4 @@ Both use the same operation table (``ops.py``), where each operation's forward, 
 from .forward import Dual, jvp
 from .tensor import Tensor
 
-__all__ = ["Tensor", "Dual", "jvp"]
+__all__ = ["Dual", "Tensor", "jvp"]

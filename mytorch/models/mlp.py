@@ -1,4 +1,6 @@
 """Multilayer perceptrons: the course's MLP0, MLP1, MLP4 and a general ``MLP``."""
+import itertools
+
 import numpy as np
 
 from .. import serialization
@@ -7,7 +9,7 @@ from ..nn.batchnorm import BatchNorm1d
 from ..nn.dropout import Dropout
 from ..nn.linear import Linear
 
-__all__ = ["Sequential", "MLP0", "MLP1", "MLP4", "MLP"]
+__all__ = ["MLP", "MLP0", "MLP1", "MLP4", "Sequential"]
 
 
 class Sequential:
@@ -60,7 +62,7 @@ class Sequential:
 
 def _linear_relu_stack(sizes):
     layers = []
-    for c_in, c_out in zip(sizes[:-1], sizes[1:]):
+    for c_in, c_out in itertools.pairwise(sizes):
         layers += [Linear(c_in, c_out), ReLU()]
     return layers
 
@@ -103,7 +105,7 @@ class MLP(Sequential):
                              f"got {sizes}")
         rng = np.random.default_rng(seed)
         layers = []
-        for i, (c_in, c_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        for i, (c_in, c_out) in enumerate(itertools.pairwise(sizes)):
             linear = Linear(c_in, c_out, dtype=dtype)
             bound = 1.0 / np.sqrt(c_in)
             linear.W[...] = rng.uniform(-bound, bound, linear.W.shape)

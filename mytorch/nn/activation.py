@@ -10,7 +10,7 @@ import numpy as np
 
 from .linear import as_float_array
 
-__all__ = ["Identity", "Sigmoid", "Tanh", "ReLU", "GELU", "Swish", "Softmax"]
+__all__ = ["GELU", "Identity", "ReLU", "Sigmoid", "Softmax", "Swish", "Tanh"]
 
 
 class _Activation:

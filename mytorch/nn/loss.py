@@ -3,7 +3,7 @@ import numpy as np
 
 from .linear import as_float_array
 
-__all__ = ["MSELoss", "CrossEntropyLoss"]
+__all__ = ["CrossEntropyLoss", "MSELoss"]
 
 
 def _check_pair(name, A, Y):

@@ -5,6 +5,6 @@ Linear's W/b, BatchNorm's BW/Bb, Swish's beta, and any layer that declares ``par
 and updates the parameters in place. Layers overwrite their gradients in ``backward``, so
 ``zero_grad()`` is only needed when a gradient should not be used twice.
 """
-from .optimizers import SGD, Adam, AdamW, RMSProp, Optimizer
+from .optimizers import SGD, Adam, AdamW, Optimizer, RMSProp
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSProp"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSProp"]

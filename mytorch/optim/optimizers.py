@@ -3,7 +3,7 @@ import numpy as np
 
 from ..serialization import named_parameters
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "RMSProp"]
+__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "RMSProp"]
 
 
 class Optimizer:

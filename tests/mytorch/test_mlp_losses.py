@@ -2,9 +2,10 @@
 import numpy as np
 import pytest
 import torch.nn.functional as F
-from hypothesis import example, given, strategies as st
+from hypothesis import example, given
+from hypothesis import strategies as st
 
-import mytorch.nn as nn
+from mytorch import nn
 
 from .mlp_reference import close, rand, seeds, t
 

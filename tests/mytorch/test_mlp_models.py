@@ -1,14 +1,16 @@
 """MLP0/MLP1/MLP4 and the general MLP against torch.nn.Sequential: forward, backward,
 20 training steps per optimizer, and state_dict save/load (float64, rtol 1e-9, atol 1e-11;
 training 1e-8 / 1e-10 since 20 steps accumulate rounding)."""
+import itertools
+
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 import mytorch
-import mytorch.nn as nn
-from mytorch import optim
+from mytorch import nn, optim
 from mytorch.models import MLP, MLP0, MLP1, MLP4
 
 from .mlp_reference import close, rand, seeds, t, torch_linear
@@ -43,7 +45,7 @@ def _linears(model):
 def test_course_mlps_match_torch(make, sizes, N, seed):
     model = make()
     assert [(lin.in_features, lin.out_features) for lin in _linears(model)] \
-        == list(zip(sizes[:-1], sizes[1:]))
+        == list(itertools.pairwise(sizes))
     assert all(isinstance(layer, nn.ReLU) for layer in model.layers[1::2])
     for i, lin in enumerate(_linears(model)):
         lin.W, lin.b = rand(seed + i, *lin.W.shape), rand(seed + 50 + i, *lin.b.shape)
@@ -62,12 +64,12 @@ def test_course_mlps_match_torch(make, sizes, N, seed):
 
 
 OPTIMIZERS = {
-    "SGD": (dict(lr=0.05, momentum=0.9, weight_decay=1e-3),
+    "SGD": ({"lr": 0.05, "momentum": 0.9, "weight_decay": 1e-3},
             lambda p: torch.optim.SGD(p, lr=0.05, momentum=0.9, weight_decay=1e-3)),
-    "Adam": (dict(lr=0.01), lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-8)),
-    "AdamW": (dict(lr=0.01, weight_decay=0.05),
+    "Adam": ({"lr": 0.01}, lambda p: torch.optim.Adam(p, lr=0.01, eps=1e-8)),
+    "AdamW": ({"lr": 0.01, "weight_decay": 0.05},
               lambda p: torch.optim.AdamW(p, lr=0.01, eps=1e-8, weight_decay=0.05)),
-    "RMSProp": (dict(lr=0.005), lambda p: torch.optim.RMSprop(p, lr=0.005, eps=1e-8)),
+    "RMSProp": ({"lr": 0.005}, lambda p: torch.optim.RMSprop(p, lr=0.005, eps=1e-8)),
 }
 
 

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
-import mytorch.nn as nn
-from mytorch import optim
+from mytorch import nn, optim
 
 from .mlp_reference import close, rand, seeds, t
 
@@ -68,7 +68,7 @@ def test_optimizer_matches_torch_step_for_step(name, data, seed, steps):
         topt.step()
         for k, p in params.items():
             close(getattr(owners[k], k), tparams[k], rtol=1e-9, atol=1e-10)
-    assert getattr(owners["W"], "W") is params["W"]      # updated in place
+    assert owners["W"].W is params["W"]      # updated in place
 
 
 def test_default_hyperparameters_follow_the_issue():
@@ -80,7 +80,7 @@ def test_default_hyperparameters_follow_the_issue():
 
 
 def test_zero_grad_and_model_without_parameters():
-    model, params, grads, owners = _model(0)
+    model, params, _grads, owners = _model(0)
     owners["W"].dLdW = np.ones((4, 3))
     opt = optim.SGD(model, lr=1.0)
     opt.zero_grad()
