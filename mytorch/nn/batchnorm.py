@@ -38,6 +38,7 @@ class BatchNorm1d:
                              f"got shape {Z.shape}")
         self.Z, self.N = Z, Z.shape[0]
         if eval:
+            self.NZ = None                                           # no backward in eval mode
             NZ = (Z - self.running_M) / np.sqrt(self.running_V + self.eps)
             return self.BW * NZ + self.Bb
         self.M = Z.mean(axis=0, keepdims=True)                       # (1, C)
@@ -52,6 +53,8 @@ class BatchNorm1d:
 
     def backward(self, dLdBZ):
         """dLdBZ (N, C) -> dLdZ (N, C); sets dLdBW, dLdBb (1, C). Training mode only."""
+        if getattr(self, "NZ", None) is None:
+            raise RuntimeError("BatchNorm1d.backward needs a training-mode forward (eval=False) first")
         if np.shape(dLdBZ) != self.Z.shape:
             raise ValueError(f"BatchNorm1d.backward expected dLdBZ of shape {self.Z.shape}, "
                              f"got shape {np.shape(dLdBZ)}")

@@ -214,6 +214,11 @@ def test_batchnorm_initial_values():
     bn = nn.BatchNorm1d(4)
     assert (bn.BW == 1).all() and (bn.Bb == 0).all() and bn.BW.shape == (1, 4)
     assert (bn.running_M == 0).all() and (bn.running_V == 1).all() and bn.eps == 1e-8
+    with pytest.raises(RuntimeError, match="training-mode forward"):
+        bn.backward(np.ones((2, 4)))
+    bn.forward(np.ones((2, 4)), eval=True)
+    with pytest.raises(RuntimeError, match="training-mode forward"):
+        bn.backward(np.ones((2, 4)))
 
 
 # ---------------------------------------------------------------- Dropout
