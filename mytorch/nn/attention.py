@@ -13,7 +13,7 @@ import numpy as np
 
 from .activation import Softmax
 
-__all__ = ["ScaledDotProductAttention", "MultiHeadAttention", "causal_mask", "padding_mask"]
+__all__ = ["MultiHeadAttention", "ScaledDotProductAttention", "causal_mask", "padding_mask"]
 
 MASKED_SCORE = -1e9  # what a masked score becomes; exp(MASKED_SCORE - max) == 0 in float32 too
 

@@ -4,7 +4,8 @@ rtol 1e-9, atol 1e-10): output, input gradient and the gradients of all sublayer
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mytorch.models import TransformerEncoderLayer
 from mytorch.nn import LayerNorm, Linear, MultiHeadAttention, causal_mask, padding_mask

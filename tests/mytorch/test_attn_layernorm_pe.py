@@ -5,11 +5,12 @@ import math
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mytorch.nn import LayerNorm, PositionalEncoding
 
-TOL = dict(rtol=1e-9, atol=1e-10)
+TOL = {"rtol": 1e-9, "atol": 1e-10}
 
 
 @given(seed=st.integers(0, 2**31), lead=st.lists(st.integers(1, 4), max_size=3),

@@ -8,11 +8,12 @@ Tolerances: rtol 1e-9, atol 1e-10.
 import numpy as np
 import pytest
 import torch
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mytorch.nn import MultiHeadAttention, causal_mask, padding_mask
 
-TOL = dict(rtol=1e-9, atol=1e-10)
+TOL = {"rtol": 1e-9, "atol": 1e-10}
 
 
 def copy_weights(ours, ref):

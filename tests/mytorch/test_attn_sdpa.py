@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from mytorch.nn import ScaledDotProductAttention, causal_mask, padding_mask
 
-TOL = dict(rtol=1e-9, atol=1e-10)
+TOL = {"rtol": 1e-9, "atol": 1e-10}
 
 
 def random_mask(rng, shape):
