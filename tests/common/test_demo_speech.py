@@ -22,6 +22,7 @@ from common.demo_speech.lexicon import LEXICON, WORDS_BY_TAG
 from common.demo_speech.synth import logmel_to_mfcc
 
 TINY = DEMO_SIZES["tiny"]
+SPLITS = ("train-clean-100", "dev-clean", "test-clean")
 UID = re.compile(r"^\d+-\d+-\d{4}$")
 DATA_MD_PHONEMES = [
     "[SIL]", "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G",
@@ -48,6 +49,15 @@ def tree(root: Path) -> dict:
 
 def ids(folder: Path) -> list:
     return [p.stem for p in sorted(folder.glob("*.npy"))]
+
+
+def answers(split: str, kind: str = "transcript") -> str:
+    """Folder of a split's labels: those of test-clean are kept apart, in demo_truth."""
+    return f"demo_truth/{split}/{kind}" if split == "test-clean" else f"{split}/{kind}"
+
+
+def load(root: Path, folder: str, uid: str) -> np.ndarray:
+    return np.load(root / folder / f"{uid}.npy")
 
 
 def collapse(seq) -> list:
@@ -92,16 +102,12 @@ def test_hw1p2_layout(roots):
     assert set(t) == {".", "train-clean-100/mfcc", "train-clean-100/transcript", "dev-clean/mfcc",
                       "dev-clean/transcript", "test-clean/mfcc", "demo_truth/test-clean/transcript"}
     assert t["."] == ["demo_info.json"]
-    for split, n in (("train-clean-100", TINY["train"]), ("dev-clean", TINY["dev"]),
-                     ("test-clean", TINY["test"])):
+    for split, n in zip(SPLITS, (TINY["train"], TINY["dev"], TINY["test"])):
         uids = ids(root / split / "mfcc")
         assert len(uids) == n and all(UID.match(u) for u in uids)
-        labels = root / split / "transcript" if split != "test-clean" else \
-            root / "demo_truth/test-clean/transcript"
-        assert ids(labels) == uids
+        assert ids(root / answers(split)) == uids
         for uid in uids:
-            x = np.load(root / split / "mfcc" / f"{uid}.npy")
-            y = np.load(labels / f"{uid}.npy")
+            x, y = load(root, f"{split}/mfcc", uid), load(root, answers(split), uid)
             assert x.dtype == np.float32 and x.ndim == 2 and x.shape[1] == 28
             assert np.isfinite(x).all()
             assert y.dtype.kind == "U" and y.shape == (len(x) + 2,)
@@ -137,19 +143,16 @@ def test_hw3p2_layout_and_sequences_match_hw1_frames(roots):
                       "dev-clean/transcript", "test-clean", "test-clean/mfcc",
                       "demo_truth/test-clean/transcript"}
     assert t["test-clean"] == ["random_submission.csv"]
-    for split, labels in (("train-clean-100", "train-clean-100/transcript"),
-                          ("dev-clean", "dev-clean/transcript"),
-                          ("test-clean", "demo_truth/test-clean/transcript")):
+    for split in SPLITS:
         uids = ids(root / split / "mfcc")
-        assert uids == ids(root / labels) == ids(hw1 / split / "mfcc")
+        assert uids == ids(root / answers(split)) == ids(hw1 / split / "mfcc")
         for uid in uids:
-            x = np.load(root / split / "mfcc" / f"{uid}.npy")
-            np.testing.assert_array_equal(x, np.load(hw1 / split / "mfcc" / f"{uid}.npy"))
-            seq = np.load(root / labels / f"{uid}.npy")
+            x = load(root, f"{split}/mfcc", uid)
+            np.testing.assert_array_equal(x, load(hw1, f"{split}/mfcc", uid))
+            seq = load(root, answers(split), uid)
             assert seq.dtype.kind == "U" and seq[0] == "[SOS]" and seq[-1] == "[EOS]"
             seq = list(seq[1:-1])
-            frames = list(np.load(hw1 / ("demo_truth/test-clean/transcript" if split == "test-clean"
-                                         else f"{split}/transcript") / f"{uid}.npy")[1:-1])
+            frames = list(load(hw1, answers(split), uid)[1:-1])
             assert len(seq) < len(frames) == len(x)
             assert collapse(seq) == collapse(frames)
             assert len(seq) >= len(collapse(frames))
@@ -174,26 +177,22 @@ def test_hw4p2_layout_text_and_features(roots):
                       "demo_truth/test-clean/text"}
     assert len(t["text-for-LM"]) == TINY["text_for_lm"]
     assert not set(t["text-for-LM"]) & set(t["train-clean-100/text"])
-    for split, text in (("train-clean-100", "train-clean-100/text"),
-                        ("dev-clean", "dev-clean/text"),
-                        ("test-clean", "demo_truth/test-clean/text")):
+    for split in SPLITS:
         uids = ids(root / split / "fbank")
-        assert uids == ids(root / text) == ids(hw1 / split / "mfcc")
+        assert uids == ids(root / answers(split, "text")) == ids(hw1 / split / "mfcc")
         for uid in uids:
-            fbank = np.load(root / split / "fbank" / f"{uid}.npy")
+            fbank = load(root, f"{split}/fbank", uid)
             assert fbank.dtype == np.float32 and fbank.ndim == 2 and fbank.shape[1] == 80
             # the same synthesis: HW1's 28 cepstra are the DCT of these 80 bins
-            np.testing.assert_allclose(logmel_to_mfcc(fbank),
-                                       np.load(hw1 / split / "mfcc" / f"{uid}.npy"), atol=1e-5)
-            chars = np.load(root / text / f"{uid}.npy")
+            np.testing.assert_allclose(logmel_to_mfcc(fbank), load(hw1, f"{split}/mfcc", uid),
+                                       atol=1e-5)
+            chars = load(root, answers(split, "text"), uid)
             assert chars.dtype == np.dtype("<U1") and chars.ndim == 1
             sentence = "".join(chars)
             assert set(sentence) <= TEXT_CHARS and sentence == sentence.strip()
             assert "  " not in sentence
             # the words' pronunciations are the HW3 phoneme sequence without its pauses
-            labels = "demo_truth/test-clean/transcript" if split == "test-clean" else \
-                f"{split}/transcript"
-            seq = [p for p in np.load(hw3 / labels / f"{uid}.npy")[1:-1] if p != "[SIL]"]
+            seq = [p for p in load(hw3, answers(split), uid)[1:-1] if p != "[SIL]"]
             assert seq == [p for w in sentence.split(" ") for p in LEXICON[w]]
     for p in sorted((root / "text-for-LM").glob("*.npy")):
         chars = np.load(p)
