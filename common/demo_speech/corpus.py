@@ -5,6 +5,7 @@ whatever the number of utterances asked for, and the three layouts written with 
 share their utterances (HW1P2 frame labels, HW3P2 phoneme sequences, HW4P2 text).
 Ids look like LibriSpeech's ``<speaker>-<chapter>-<4 digits>``; each split has its own
 speakers (as train-clean-100, dev-clean and test-clean do), 10 utterances per speaker.
+The generator is deterministic: same seed, same bytes.
 """
 from __future__ import annotations
 
@@ -15,9 +16,17 @@ import numpy as np
 
 from .synth import Utterance, sample_speaker, sample_words, synthesize
 
-SPLIT_CODES = {"train-clean-100": 0, "dev-clean": 1, "test-clean": 2, "text-for-LM": 3}
-UTTS_PER_SPEAKER = 10
-_SPEAKER_OFFSET = {0: 0, 1: 6000, 2: 7000, 3: 8000}   # disjoint slices of the speaker pool
+# split -> (code, first slot of its speakers in the pool, number of speakers, utterances per
+# speaker); disjoint slices of the speaker pool. text-for-LM has no audio: more per "speaker".
+_SPLITS = {"train-clean-100": (0, 0, 6000, 10), "dev-clean": (1, 6000, 1000, 10),
+           "test-clean": (2, 7000, 1000, 10), "text-for-LM": (3, 8000, 1980, 100)}
+SPLIT_CODES = {split: v[0] for split, v in _SPLITS.items()}
+
+
+def capacity(split: str) -> int:
+    """Most utterances a split can have (its speakers times utterances per speaker)."""
+    _, _, speakers, per_speaker = _SPLITS[split]
+    return speakers * per_speaker
 
 
 @lru_cache(maxsize=8)
@@ -26,20 +35,20 @@ def _speaker_pool(seed: int) -> np.ndarray:
 
 
 def utterance_id(seed: int, split: str, index: int) -> str:
-    code = SPLIT_CODES[split]
-    slot = index // UTTS_PER_SPEAKER
-    if slot >= (6000 if code == 0 else 1000):
-        raise ValueError(f"demo corpus: too many utterances for split {split}")
-    speaker = int(_speaker_pool(seed)[_SPEAKER_OFFSET[code] + slot])
+    code, first, _, per_speaker = _SPLITS[split]
+    if not 0 <= index < capacity(split):
+        raise ValueError(f"demo corpus: {split} has at most {capacity(split)} utterances")
+    slot = index // per_speaker
+    speaker = int(_speaker_pool(seed)[first + slot])
     chapter = int(np.random.default_rng([seed, code, 1, slot]).integers(100, 200000))
-    return f"{speaker}-{chapter}-{index % UTTS_PER_SPEAKER:04d}"
+    return f"{speaker}-{chapter}-{index % per_speaker:04d}"
 
 
 def utterances(seed: int, split: str, n: int) -> Iterator[Utterance]:
     """The first ``n`` utterances of ``split`` (audio, phonemes, words)."""
-    code = SPLIT_CODES[split]
+    code, _, _, per_speaker = _SPLITS[split]
     for i in range(n):
-        slot = i // UTTS_PER_SPEAKER
+        slot = i // per_speaker
         speaker = sample_speaker(np.random.default_rng([seed, code, 2, slot]))
         rng = np.random.default_rng([seed, code, 3, i])
         yield synthesize(utterance_id(seed, split, i), speaker, rng)

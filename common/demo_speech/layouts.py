@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .corpus import texts, utterances
+from .corpus import capacity, texts, utterances
 from .synth import logmel_to_mfcc
 
 VERSION = 1
@@ -29,6 +29,9 @@ DEMO_SIZES = {
     "medium": {"train": 4000, "dev": 400, "test": 400, "text_for_lm": 10000},
 }
 """Utterance counts per split of each preset (about 340 frames of 10 ms per utterance)."""
+
+_SPLITS = (("train-clean-100", "train"), ("dev-clean", "dev"), ("test-clean", "test"))
+_SPLIT_OF = {key: split for split, key in _SPLITS} | {"text_for_lm": "text-for-LM"}
 
 # HW3P2 one-character phoneme codes (DATA.md), blank excluded: for random_submission.csv.
 _HW3_CHARS = "-Gfm@runiWvUoaRhzkCweZtEyAbpTDcgljOSdYsI"
@@ -56,6 +59,8 @@ def resolve_size(size) -> dict:
     for key, n in counts.items():
         if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
             raise ValueError(f"demo size: {key} must be a positive integer, not {n!r}")
+        if n > capacity(_SPLIT_OF[key]):
+            raise ValueError(f"demo size: {key} has at most {capacity(_SPLIT_OF[key])} utterances")
     return {k: int(v) for k, v in counts.items()}
 
 
@@ -137,7 +142,6 @@ def _chars(text: str) -> np.ndarray:
     return np.array(list(text), dtype="<U1")
 
 
-_SPLITS = (("train-clean-100", "train"), ("dev-clean", "dev"), ("test-clean", "test"))
 
 
 def _fill_phonemes(root: Path, counts: dict, seed: int, transcript) -> dict:

@@ -90,6 +90,8 @@ def test_sizes():
     for bad in ("huge", 0, -3, True, 2.5, {"trian": 5}, {"train": 0}, None):
         with pytest.raises(ValueError, match="tiny|train|positive"):
             resolve_size(bad)
+    with pytest.raises(ValueError, match="train has at most 60000"):
+        resolve_size(60001)
     with pytest.raises(ValueError, match="'medium'.*'small'.*'tiny'"):
         write_hw1p2("/nonexistent-never-written", size="huge")
 
