@@ -69,9 +69,9 @@ class FaceDemoSize:
 
 
 SIZES = {
-    "tiny": FaceDemoSize(16, 12, 3, 16, 4, 120, 100),
-    "small": FaceDemoSize(48, 24, 6, 40, 6, 400, 400),
-    "medium": FaceDemoSize(200, 40, 8, 150, 8, 2000, 2000),
+    "tiny": FaceDemoSize(48, 6, 2, 16, 4, 120, 100),
+    "small": FaceDemoSize(96, 12, 3, 40, 6, 400, 400),
+    "medium": FaceDemoSize(400, 20, 4, 200, 6, 2000, 2000),
 }
 
 _SKIN = np.array([(255, 226, 200), (241, 194, 150), (224, 172, 120), (198, 134, 80),
