@@ -97,7 +97,8 @@ def load_frame_store(root, split: str, context: int, *, labels: bool = True, dty
     frame_labels = np.full(total, PAD_LABEL, dtype=np.uint8) if labels else None
     centers = np.empty(sum(lengths), dtype=np.int64)
     row, n = context, 0
-    for f, t in zip(tqdm(files, desc=f"loading {split}", disable=not progress, leave=False), lengths):
+    for f, t in zip(tqdm(files, desc=f"loading {split}", disable=not progress, leave=False,
+                               mininterval=2.0), lengths):
         x = np.load(f)
         storage[row:row + t] = cmvn(x) if normalize else x
         if labels:

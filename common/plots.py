@@ -95,8 +95,8 @@ def plot_per_class_accuracy(acc: np.ndarray, class_names: Sequence[str], support
     ax.set_ylabel("accuracy")
     if support is not None:
         sup = np.asarray(support)[keep][order]
-        for i, s in enumerate(sup):
-            ax.text(i, 0.02, str(int(s)), rotation=90, fontsize=5, color="white", ha="center")
+        for i, (a, s) in enumerate(zip(acc[keep][order], sup)):
+            ax.text(i, min(a, 0.85) + 0.02, str(int(s)), rotation=90, fontsize=5, ha="center", va="bottom")
     ax.set_title("per-class accuracy (bar labels: frames)" if support is not None else "per-class accuracy")
     ax.grid(axis="y", alpha=0.3)
     fig.tight_layout()

@@ -28,7 +28,7 @@ class DemoNotebook:
 
 
 # CPU-sized demo settings; the notebooks' own defaults are the real-data settings.
-HW1_DEMO = {"CONTEXT": 15, "HIDDEN_SIZES": [512, 512, 256], "EPOCHS": 6, "BATCH_SIZE": 1024, "LR": 2e-3}
+HW1_DEMO = {"CONTEXT": 15, "HIDDEN_SIZES": [512, 256], "EPOCHS": 5, "BATCH_SIZE": 2048, "LR": 3e-3}
 
 NOTEBOOKS = [
     DemoNotebook("hw1p2", "hw1_mlp/hw1p2.ipynb", "hw1_mlp", ("dev_accuracy", "test_accuracy", "majority_rate"), HW1_DEMO),

@@ -29,6 +29,9 @@ from .device import autocast
 
 __all__ = ["train_epoch", "evaluate", "fit", "RunningStats"]
 
+# seconds between progress-bar redraws: text bars (papermill, logs) store every redraw
+_BAR_INTERVAL = 2.0
+
 
 class RunningStats:
     """Sums of the loss (weighted by ``n``) and of every stat, kept as device tensors."""
@@ -71,7 +74,7 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
     running = RunningStats()
     total = len(loader) if hasattr(loader, "__len__") else None
     optimizer.zero_grad(set_to_none=True)
-    bar = tqdm(loader, total=total, desc=desc, leave=False, dynamic_ncols=True)
+    bar = tqdm(loader, total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=_BAR_INTERVAL)
     for step, batch in enumerate(bar, start=1):
         with autocast(device, amp_dtype):
             loss, stats = compute_loss(model, batch)
@@ -108,7 +111,8 @@ def evaluate(model: torch.nn.Module, loader: Iterable, compute_loss: Callable, *
     model.eval()
     running = RunningStats()
     total = len(loader) if hasattr(loader, "__len__") else None
-    for batch in tqdm(loader, total=total, desc=desc, leave=False, dynamic_ncols=True):
+    for batch in tqdm(loader, total=total, desc=desc, leave=False, dynamic_ncols=True,
+                      mininterval=_BAR_INTERVAL):
         with autocast(device, amp_dtype):
             loss, stats = compute_loss(model, batch)
         running.add(loss, stats)
