@@ -15,39 +15,8 @@ machines pin it to Haswell, AVX2, while torch's oneDNN uses AVX-512 where the CP
 kernels in use are printed.
 """
 import argparse
-import os
-import sys
-import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def interleaved_times(fns, repeats):
-    """{name: (median wall s, median process CPU s)}, the functions run in turn each round."""
-    for fn in fns.values():
-        fn()                                                  # warm-up
-    wall = {name: [] for name in fns}
-    cpu = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            w, c = time.perf_counter(), time.process_time()
-            fn()
-            wall[name].append(time.perf_counter() - w)
-            cpu[name].append(time.process_time() - c)
-    median = lambda xs: sorted(xs)[len(xs) // 2]
-    return {name: (median(wall[name]), median(cpu[name])) for name in fns}
-
-
-def blas_threads():
-    """What numpy's BLAS really uses (threadpoolctl, when installed)."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "unknown (threadpoolctl not installed)"
-    pools = [f"{p['internal_api']} {p['num_threads']} ({p.get('architecture')} kernels)"
-             for p in threadpool_info() if p["user_api"] == "blas"]
-    return ", ".join(pools) or "none found"
+from _harness import blas_threads, interleaved_times, pin_threads
 
 
 def main():
@@ -60,8 +29,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(args.threads)                   # before numpy/torch load
+    pin_threads(args.threads)                                 # before numpy/torch load
 
     import numpy as np
     import torch

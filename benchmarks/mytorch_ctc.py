@@ -6,22 +6,8 @@ on the CPU, measured in the same run with the same number of threads.
 Prints the median time of each and the ratio mytorch / torch (goal: within 5x).
 """
 import argparse
-import os
-import sys
-import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def median_time(fn, repeats):
-    fn()                                                      # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+from _harness import interleaved_times, pin_threads
 
 
 def main():
@@ -33,8 +19,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(args.threads)                   # before numpy/torch load
+    pin_threads(args.threads)                                 # before numpy/torch load
 
     import numpy as np
     import torch
@@ -76,9 +61,9 @@ def main():
     (mine, _), (ref, _) = run_mytorch(), run_torch()
     if not np.isclose(mine, ref, rtol=1e-9):
         raise SystemExit(f"losses differ: mytorch {mine} vs torch {ref}")
-    t_mine = median_time(run_mytorch, args.repeats)
-    t_torch = median_time(run_torch, args.repeats)
-    t_torch32 = median_time(torch_runner(torch.float32), args.repeats)
+    t = interleaved_times({"mytorch": run_mytorch, "torch": run_torch,
+                           "torch32": torch_runner(torch.float32)}, args.repeats)
+    t_mine, t_torch, t_torch32 = (t[k][0] for k in ("mytorch", "torch", "torch32"))
     print(f"CTC loss forward+backward, float64, N={N} T={T} C={C} L={L}, "
           f"{args.threads} thread(s), CPU, median of {args.repeats}")
     print(f"  loss                      {mine:.6f} (torch {ref:.6f})")

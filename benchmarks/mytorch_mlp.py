@@ -11,23 +11,8 @@ each and the ratio mytorch / torch (goal: within 1.5x).
 """
 import argparse
 import functools
-import os
-import platform
-import sys
-import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+from _harness import cpu_name, interleaved_times, pin_threads
 
 
 def mytorch_train_step(model, loss, opt, X, labels):
@@ -55,8 +40,7 @@ def main():
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(args.threads)                   # before numpy/torch load
+    pin_threads(args.threads)                                 # before numpy/torch load
 
     import numpy as np
     import torch
@@ -96,13 +80,8 @@ def main():
         L1, tL1 = mytorch_step(), torch_step()
         L2, tL2 = mytorch_step(), torch_step()               # the second loss saw one update
         assert abs(L1 - tL1) < 1e-4 and abs(L2 - tL2) < 1e-3, (L1, tL1, L2, tL2)
-        times = {"mytorch": [], "torch": []}
-        for _ in range(args.repeats):
-            for name, step in (("mytorch", mytorch_step), ("torch", torch_step)):
-                start = time.perf_counter()
-                step()
-                times[name].append(time.perf_counter() - start)
-        med = {k: sorted(v)[len(v) // 2] for k, v in times.items()}
+        t = interleaved_times({"mytorch": mytorch_step, "torch": torch_step}, args.repeats)
+        med = {k: wall for k, (wall, _) in t.items()}
         print(f"{opt_name:>5}: mytorch {1e3 * med['mytorch']:8.1f} ms/step   "
               f"torch {1e3 * med['torch']:8.1f} ms/step   ratio mytorch/torch "
               f"{med['mytorch'] / med['torch']:.2f}x   (median of {args.repeats}, "

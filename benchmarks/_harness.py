@@ -1,0 +1,65 @@
+"""Shared helpers of the CPU benchmarks: thread pinning, interleaved timing, machine facts.
+
+``pin_threads`` must run before numpy or torch is imported (the BLAS libraries read the
+variables once). ``interleaved_times`` runs the contenders in turn each round, so that a busy
+shared machine slows all of them alike, and reports medians of wall and process CPU time.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+
+def pin_threads(n: int) -> None:
+    """Give numpy's BLAS and torch the same ``n`` threads (call before importing them)."""
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(n)
+
+
+def interleaved_times(fns: dict, repeats: int) -> dict:
+    """{name: (median wall s, median process CPU s)}; one warm-up call each, then rounds."""
+    for fn in fns.values():
+        fn()
+    wall = {name: [] for name in fns}
+    cpu = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            w, c = time.perf_counter(), time.process_time()
+            fn()
+            wall[name].append(time.perf_counter() - w)
+            cpu[name].append(time.process_time() - c)
+
+    def median(xs):
+        return sorted(xs)[len(xs) // 2]
+
+    return {name: (median(wall[name]), median(cpu[name])) for name in fns}
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def blas_threads() -> str:
+    """What numpy's BLAS really uses (threadpoolctl, when installed)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return "unknown (threadpoolctl not installed)"
+    pools = [f"{p['internal_api']} {p['num_threads']} ({p.get('architecture')} kernels)"
+             for p in threadpool_info() if p["user_api"] == "blas"]
+    return ", ".join(pools) or "none found"
