@@ -47,7 +47,9 @@ class FrameStore:
         return self.features.shape[1]
 
     def to(self, device) -> "FrameStore":
-        move = (lambda t: None if t is None else t.to(device, non_blocking=True))
+        def move(t):
+            return None if t is None else t.to(device, non_blocking=True)
+
         return FrameStore(move(self.features), move(self.labels), move(self.centers), self.context,
                           self.utterance_ids, self.lengths)
 
@@ -64,6 +66,10 @@ class FrameStore:
         if self.labels is None:
             raise ValueError("this split has no labels (test set)")
         return self.labels[self.centers[idx]].long()
+
+    def all_targets(self) -> torch.Tensor:
+        """(N,) int64 labels of every frame in sorted-file order."""
+        return self.targets(torch.arange(len(self), device=self.centers.device))
 
     def utterance_frames(self, i: int) -> torch.Tensor:
         """Indices (into ``centers``) of the frames of utterance ``i``."""

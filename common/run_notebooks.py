@@ -31,12 +31,15 @@ class DemoNotebook:
 HW1_DEMO = {"CONTEXT": 15, "HIDDEN_SIZES": [512, 256], "EPOCHS": 5, "BATCH_SIZE": 2048, "LR": 3e-3}
 
 NOTEBOOKS = [
-    DemoNotebook("hw1p2", "hw1_mlp/hw1p2.ipynb", "hw1_mlp", ("dev_accuracy", "test_accuracy", "majority_rate"), HW1_DEMO),
-    DemoNotebook("hw1 mytorch experiments", "hw1_mlp/mytorch_experiments.ipynb", "hw1_mlp/mytorch_experiments", (), sized=False),
+    DemoNotebook("hw1p2", "hw1_mlp/hw1p2.ipynb", "hw1_mlp", ("dev_accuracy", "test_accuracy", "majority_rate"),
+                 HW1_DEMO),
+    DemoNotebook("hw1 mytorch experiments", "hw1_mlp/mytorch_experiments.ipynb", "hw1_mlp/mytorch_experiments", (),
+                 sized=False),
     DemoNotebook("hw2p2", "hw2_cnn/hw2p2.ipynb", "hw2_cnn", ("dev_accuracy", "val_eer", "val_auc")),
     DemoNotebook("hw2 mytorch cnn", "hw2_cnn/mytorch_cnn.ipynb", "hw2_cnn/mytorch_cnn", (), sized=False),
     DemoNotebook("hw3 mytorch rnn", "hw3_rnn/mytorch_rnn.ipynb", "hw3_rnn/mytorch_rnn", (), sized=False),
-    DemoNotebook("hw4 mytorch attention", "hw4_transformer/mytorch_attention.ipynb", "hw4_transformer/mytorch_attention", (), sized=False),
+    DemoNotebook("hw4 mytorch attention", "hw4_transformer/mytorch_attention.ipynb",
+                 "hw4_transformer/mytorch_attention", (), sized=False),
 ]
 
 

@@ -29,7 +29,8 @@ def test_environment_yml_agrees_with_pyproject():
     wanted = {_name(r) for r in project["dependencies"]} - {"torch"}
     for extra in ("notebooks", "dev"):
         wanted |= {_name(r) for r in project["optional-dependencies"][extra]}
-    assert conda_pip == wanted, f"only in environment.yml: {conda_pip - wanted}; only in pyproject: {wanted - conda_pip}"
+    assert conda_pip == wanted, \
+        f"only in environment.yml: {conda_pip - wanted}; only in pyproject: {wanted - conda_pip}"
 
 
 def test_setup_pins_torch_and_readme_has_the_two_commands():
@@ -46,7 +47,8 @@ def test_notebook_is_clean_and_parameterised(path):
     code = [c for c in nb["cells"] if c["cell_type"] == "code"]
     assert all(not c.get("outputs") and c.get("execution_count") is None for c in code), \
         f"{path.name} carries outputs: strip them before committing"
-    assert "parameters" in code[0].get("metadata", {}).get("tags", []), f"{path.name}: first code cell must be tagged 'parameters'"
+    assert "parameters" in code[0].get("metadata", {}).get("tags", []), \
+        f"{path.name}: first code cell must be tagged 'parameters'"
     assert "OUTPUT_DIR" in "".join(code[0]["source"])
 
 

@@ -29,6 +29,7 @@ def test_windows_match_per_utterance_padding(tmp_path):
     idx = torch.arange(len(store))
     np.testing.assert_allclose(store.windows(idx).numpy(), ref_x, rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(store.targets(idx).numpy(), ref_y)
+    np.testing.assert_array_equal(store.all_targets().numpy(), ref_y)
     assert store.lengths == [7, 3, 12, 1] and len(store) == 23
 
 
