@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import PHONEMES
+from ..speech_data import PHONEME_TO_INDEX, PHONEMES
 from .lexicon import LEXICON, sample_sentence
 
 N_MELS = 80
@@ -116,7 +116,7 @@ PHONES: dict[str, Phone] = {
     "JH": _c("affr", (400, 2000, 2600), 9, noise=(*_SH_BAND, 0.3), bar=0.25, closure=0.45),
 }
 
-PHONE_INDEX = {p: i for i, p in enumerate(PHONEMES)}
+PHONE_INDEX = PHONEME_TO_INDEX
 assert set(PHONES) == set(PHONEMES[:40])
 
 # Per-frame noise of the log-mel (natural log units), the difficulty knobs: white across the
