@@ -59,9 +59,20 @@ def run_notebook(notebook, output_dir, parameters: dict | None = None, timeout: 
     params = {"OUTPUT_DIR": str(out), **(parameters or {})}
     # the kernel's inline backend renders figures into the executed copy; notebooks also
     # save the figures that matter as PNG files in OUTPUT_DIR
-    pm.execute_notebook(
-        str(notebook), str(out / notebook.name), parameters=params,
-        cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
-        log_output=log_output, execution_timeout=timeout,
-    )
+    from nbclient.exceptions import DeadKernelError
+
+    for attempt in (1, 2):
+        try:
+            pm.execute_notebook(
+                str(notebook), str(out / notebook.name), parameters=params,
+                cwd=str(notebook.parent), kernel_name="python3", progress_bar=False,
+                log_output=log_output, execution_timeout=timeout,
+            )
+            break
+        except DeadKernelError:
+            # the kernel process died (killed under memory or CPU pressure): an infrastructure
+            # failure, not an error in a cell, which papermill reports as its own exception
+            if attempt == 2:
+                raise
+            print(f"kernel died while running {notebook.name}; retrying once", flush=True)
     return load_metrics(out)
