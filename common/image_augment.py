@@ -55,10 +55,13 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x
 
 
+_LUMA = (0.299, 0.587, 0.114)          # ITU-R 601
+
+
 def grayscale(x: torch.Tensor) -> torch.Tensor:
     """ITU-R 601 luma, ``(B, 1, H, W)``."""
     r, g, b = x[:, 0:1], x[:, 1:2], x[:, 2:3]
-    return 0.299 * r + 0.587 * g + 0.114 * b
+    return _LUMA[0] * r + _LUMA[1] * g + _LUMA[2] * b
 
 
 def random_resized_crop(x, size, scale=(0.08, 1.0), ratio=(3 / 4, 4 / 3), flip_p: float = 0.0,
@@ -100,11 +103,14 @@ def horizontal_flip(x, p: float = 0.5, generator=None, return_mask: bool = False
     return (out, flip) if return_mask else out
 
 
+_TO_YIQ = np.array([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+_FROM_YIQ = np.linalg.inv(_TO_YIQ)     # once, on the host: no solver call (and sync) on the GPU
+
+
 def _yiq_hue_matrices(angle: torch.Tensor) -> torch.Tensor:
     """``(B, 3, 3)`` RGB->RGB matrices that rotate the chroma plane (I, Q) by ``angle``."""
-    to_yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322],
-                           [0.211, -0.523, 0.312]], dtype=angle.dtype, device=angle.device)
-    from_yiq = torch.linalg.inv(to_yiq)
+    to_yiq = torch.tensor(_TO_YIQ, dtype=angle.dtype, device=angle.device)
+    from_yiq = torch.tensor(_FROM_YIQ, dtype=angle.dtype, device=angle.device)
     c, s = torch.cos(angle), torch.sin(angle)
     rot = torch.zeros(angle.shape[0], 3, 3, dtype=angle.dtype, device=angle.device)
     rot[:, 0, 0] = 1
@@ -120,31 +126,37 @@ def color_jitter(x, brightness: float = 0.0, contrast: float = 0.0, saturation: 
     the image's mean grey) and saturation (blend with its grey image), applied in that
     order; ``hue`` in turns (0.5 = half a turn), a rotation of the YIQ chroma plane (a
     linear stand-in for torchvision's HSV hue shift).
+
+    All four are linear in the colour, so their composition is one per-sample affine map
+    ``x -> A x + t`` (A 3x3, t grey), applied in a single pass over the pixels:
+    brightness b I, contrast c x + (1 - c) mean, saturation s I + (1 - s) 1 w^T (w the luma
+    weights), hue H; grey stays grey under saturation and hue, so t = (1 - c) b mean(w.x).
     """
     x = to_float(x)
     b, dev = x.shape[0], x.device
     params = {}
-    if brightness:
-        f = _uniform(b, 1 - brightness, 1 + brightness, generator, dev)
-        x = x * f[:, None, None, None]
-        params["brightness"] = f
-    if contrast:
-        f = _uniform(b, 1 - contrast, 1 + contrast, generator, dev)
-        m = grayscale(x).mean(dim=(1, 2, 3), keepdim=True)
-        x = (x - m) * f[:, None, None, None] + m
-        params["contrast"] = f
-    if saturation:
-        f = _uniform(b, 1 - saturation, 1 + saturation, generator, dev)
-        g = grayscale(x)
-        x = (x - g) * f[:, None, None, None] + g
-        params["saturation"] = f
+    eye = torch.eye(3, device=dev)
+    one = torch.ones(b, device=dev)
+    f_b = _uniform(b, 1 - brightness, 1 + brightness, generator, dev) if brightness else one
+    f_c = _uniform(b, 1 - contrast, 1 + contrast, generator, dev) if contrast else one
+    f_s = _uniform(b, 1 - saturation, 1 + saturation, generator, dev) if saturation else one
+    for name, on, f in (("brightness", brightness, f_b), ("contrast", contrast, f_c),
+                        ("saturation", saturation, f_s)):
+        if on:
+            params[name] = f
+    w = torch.tensor(_LUMA, device=dev)
+    sat = f_s[:, None, None] * eye + (1 - f_s)[:, None, None] * w[None, None, :]   # (B, 3, 3)
+    mat = (f_b * f_c)[:, None, None] * sat
     if hue:
-        f = _uniform(b, -hue, hue, generator, dev)
-        mats = _yiq_hue_matrices(2 * math.pi * f.float()).to(x.dtype)
-        x = torch.einsum("bij,bjhw->bihw", mats, x)
-        params["hue"] = f
-    x = x.clamp(0.0, 1.0)
-    return (x, params) if return_params else x
+        f_h = _uniform(b, -hue, hue, generator, dev)
+        mat = _yiq_hue_matrices(2 * math.pi * f_h) @ mat
+        params["hue"] = f_h
+    out = torch.einsum("bij,bjhw->bihw", mat.to(x.dtype), x)
+    if contrast:
+        mean_grey = grayscale(x).mean(dim=(1, 2, 3))                                # (B,)
+        out = out + ((1 - f_c) * f_b * mean_grey).to(x.dtype)[:, None, None, None]
+    out = out.clamp(0.0, 1.0)
+    return (out, params) if return_params else out
 
 
 def random_erasing(x, p: float = 0.25, scale=(0.02, 0.2), ratio=(0.3, 3.3), value=0.0,

@@ -123,6 +123,24 @@ def test_color_jitter_relations():
     assert big.max() <= 1.0
 
 
+def test_color_jitter_equals_the_four_steps_one_after_another():
+    """The fused per-sample affine map against the plain sequence of operations."""
+    x = to_float(images(6, 12, 12))
+    out, p = color_jitter(x, 0.4, 0.4, 0.4, 0.1, generator=gen(4), return_params=True)
+    ref = x * p["brightness"].view(-1, 1, 1, 1)
+    m = grayscale(ref).mean((1, 2, 3), keepdim=True)
+    ref = (ref - m) * p["contrast"].view(-1, 1, 1, 1) + m
+    g = grayscale(ref)
+    ref = (ref - g) * p["saturation"].view(-1, 1, 1, 1) + g
+    yiq = torch.tensor([[0.299, 0.587, 0.114], [0.596, -0.274, -0.322], [0.211, -0.523, 0.312]])
+    for i in range(6):
+        a = 2 * math.pi * float(p["hue"][i])
+        rot = torch.tensor([[1, 0, 0], [0, math.cos(a), -math.sin(a)], [0, math.sin(a), math.cos(a)]])
+        q = torch.linalg.inv(yiq) @ rot @ yiq
+        ref[i] = torch.einsum("ij,jhw->ihw", q, ref[i])
+    torch.testing.assert_close(out, ref.clamp(0, 1), atol=1e-5, rtol=0)
+
+
 def test_random_erasing_is_one_rectangle():
     x = torch.randn(32, 3, 20, 30, generator=gen())
     out, mask = random_erasing(x, p=1.0, scale=(0.05, 0.2), value=0.0, generator=gen(), return_mask=True)
