@@ -212,11 +212,11 @@ def decode_jpeg(path, size: int | None = None) -> torch.Tensor:
             im = im.convert("RGB")
             if size is not None and im.size != (size, size):
                 im = im.resize((size, size), Image.Resampling.BILINEAR)
-            arr = np.asarray(im)
+            arr = np.array(im)                          # (H, W, 3) uint8, writable
     except (UnidentifiedImageError, OSError, SyntaxError) as err:
         raise ValueError(f"{path} is not a readable JPEG ({err}); the file is probably corrupt "
                          "or truncated: re-extract the data set or delete the file.") from err
-    return torch.from_numpy(arr.copy()).permute(2, 0, 1)   # (3, H, W), HWC memory
+    return torch.from_numpy(arr).permute(2, 0, 1)          # (3, H, W), HWC memory
 
 
 class FaceImages(torch.utils.data.Dataset):
