@@ -24,6 +24,7 @@ demo: $(STAMP)
 	$(VPY) -m common.run_notebooks --size $(DEMO_SIZE)
 
 test: $(STAMP)
+	$(VPY) -m ruff check .
 	$(VPY) -m pytest -n 2 -q
 
 bench: $(STAMP)

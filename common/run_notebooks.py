@@ -28,6 +28,9 @@ class DemoNotebook:
 
 
 # CPU-sized demo settings; the notebooks' own defaults are the real-data settings.
+HW2_DEMO = {"IMAGE_SIZE": 64, "STEM_STRIDE": 1, "WIDTHS": [32, 64, 128, 256], "DEPTHS": [1, 1, 1, 1],
+            "EMBEDDING_DIM": 128, "EPOCHS": 15, "BATCH_SIZE": 64, "OPTIMIZER": "adamw", "LR": 5e-3,
+            "WEIGHT_DECAY": 0.05, "ERASE_P": 0.1}
 HW1_DEMO = {"CONTEXT": 15, "HIDDEN_SIZES": [512, 256], "EPOCHS": 5, "BATCH_SIZE": 2048, "LR": 3e-3}
 
 NOTEBOOKS = [
@@ -35,7 +38,7 @@ NOTEBOOKS = [
                  HW1_DEMO),
     DemoNotebook("hw1 mytorch experiments", "hw1_mlp/mytorch_experiments.ipynb", "hw1_mlp/mytorch_experiments", (),
                  sized=False),
-    DemoNotebook("hw2p2", "hw2_cnn/hw2p2.ipynb", "hw2_cnn", ("dev_accuracy", "val_eer", "val_auc")),
+    DemoNotebook("hw2p2", "hw2_cnn/hw2p2.ipynb", "hw2_cnn", ("dev_accuracy", "val_eer", "val_auc"), HW2_DEMO),
     DemoNotebook("hw2 mytorch cnn", "hw2_cnn/mytorch_cnn.ipynb", "hw2_cnn/mytorch_cnn", (), sized=False),
     DemoNotebook("hw3 mytorch rnn", "hw3_rnn/mytorch_rnn.ipynb", "hw3_rnn/mytorch_rnn", (), sized=False),
     DemoNotebook("hw4 mytorch attention", "hw4_transformer/mytorch_attention.ipynb",

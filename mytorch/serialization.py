@@ -117,7 +117,7 @@ def load(path):
         with np.load(path, allow_pickle=False) as f:
             return {k: f[k] for k in f.files}
     except FileNotFoundError:
-        raise FileNotFoundError(f"{path} does not exist: write it with mytorch.save(state, path)")
+        raise FileNotFoundError(f"{path} does not exist: write it with mytorch.save(state, path)") from None
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise ValueError(f"{path} is not a readable .npz checkpoint ({e}); "
                          f"re-create it with mytorch.save(model.state_dict(), path)") from e

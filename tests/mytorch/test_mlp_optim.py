@@ -66,7 +66,7 @@ def test_optimizer_matches_torch_step_for_step(name, data, seed, steps):
             tparams[k].grad = t(g)
         opt.step()
         topt.step()
-        for k, p in params.items():
+        for k in params:
             close(getattr(owners[k], k), tparams[k], rtol=1e-9, atol=1e-10)
     assert owners["W"].W is params["W"]      # updated in place
 
