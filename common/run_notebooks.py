@@ -36,13 +36,16 @@ HW1_DEMO = {"CONTEXT": 15, "HIDDEN_SIZES": [512, 256], "EPOCHS": 5, "BATCH_SIZE"
 NOTEBOOKS = [
     DemoNotebook("hw1p2", "hw1_mlp/hw1p2.ipynb", "hw1_mlp", ("dev_accuracy", "test_accuracy", "majority_rate"),
                  HW1_DEMO),
-    DemoNotebook("hw1 mytorch experiments", "hw1_mlp/mytorch_experiments.ipynb", "hw1_mlp/mytorch_experiments", (),
+    DemoNotebook("hw1 mytorch experiments", "hw1_mlp/mytorch_experiments.ipynb", "hw1_mlp/mytorch_experiments",
+                 ("xor_solved", "speech_dev_accuracy_mytorch", "speech_dev_accuracy_torch"),
                  sized=False),
     DemoNotebook("hw2p2", "hw2_cnn/hw2p2.ipynb", "hw2_cnn", ("dev_accuracy", "val_eer", "val_auc"), HW2_DEMO),
-    DemoNotebook("hw2 mytorch cnn", "hw2_cnn/mytorch_cnn.ipynb", "hw2_cnn/mytorch_cnn", (), sized=False),
-    DemoNotebook("hw3 mytorch rnn", "hw3_rnn/mytorch_rnn.ipynb", "hw3_rnn/mytorch_rnn", (), sized=False),
+    DemoNotebook("hw2 mytorch cnn", "hw2_cnn/mytorch_cnn.ipynb", "hw2_cnn/mytorch_cnn",
+                 ("final_accuracy", "chance_accuracy", "scanning_max_abs_diff"), sized=False),
+    DemoNotebook("hw3 mytorch rnn", "hw3_rnn/mytorch_rnn.ipynb", "hw3_rnn/mytorch_rnn",
+                 ("gru_dev_accuracy", "rnn_dev_accuracy", "greedy_mean_distance", "beam_mean_distance"), sized=False),
     DemoNotebook("hw4 mytorch attention", "hw4_transformer/mytorch_attention.ipynb",
-                 "hw4_transformer/mytorch_attention", (), sized=False),
+                 "hw4_transformer/mytorch_attention", ("token_accuracy", "sequence_accuracy", "chance"), sized=False),
 ]
 
 

@@ -68,3 +68,13 @@ def test_homework_notebook_sections_in_order(path):
 def test_every_registered_demo_notebook_exists():
     missing = [nb.path for nb in NOTEBOOKS if not (REPO_ROOT / nb.path).exists()]
     assert not missing, f"make demo lists notebooks that do not exist: {missing}"
+
+
+@pytest.mark.parametrize("entry", NOTEBOOKS, ids=lambda nb: nb.name)
+def test_demo_headline_metrics_are_saved_by_the_notebook(entry):
+    """make demo prints these keys: each must be written by the notebook's save_metrics."""
+    nb = json.loads((REPO_ROOT / entry.path).read_text())
+    source = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
+    assert "save_metrics(" in source
+    missing = [key for key in entry.headline if key not in source]
+    assert not missing, f"{entry.path} never saves {missing}"
