@@ -4,7 +4,11 @@ A checkpoint is a dict saved with ``torch.save``::
 
     {"format": "idl-notebooks-checkpoint", "version": 1, "epoch": int, "best_metric": float|None,
      "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ..., "ema": ...,
-     "rng": {"python", "numpy", "torch", "cuda"}, "history": [row dicts], "extra": {...}}
+     "rng": {"python", "numpy", "torch", "cuda"}, "generators": {name: state},
+     "history": [row dicts], "extra": {...}}
+
+``generators`` are the task's own ``torch.Generator`` objects (e.g. the one that draws the
+device-side augmentations): without them a resumed run is correct but not bit-identical.
 
 It is written to a temporary file in the same folder and renamed over the target, so an
 interruption (Colab disconnect, Kaggle time limit) never leaves a half-written ``last.pt``.
@@ -67,7 +71,7 @@ def set_rng_state(state: dict) -> None:
 
 def save_checkpoint(path, *, model, optimizer=None, scheduler=None, scaler=None, ema=None,
                     epoch: int = 0, best_metric: float | None = None, history=None,
-                    extra: dict | None = None) -> Path:
+                    extra: dict | None = None, generators: dict | None = None) -> Path:
     """Write a resumable checkpoint atomically (temporary file + rename) and return its path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -80,6 +84,7 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, scaler=None,
         "scaler": scaler.state_dict() if scaler is not None else None,
         "ema": ema.state_dict() if ema is not None else None,
         "rng": rng_state(),
+        "generators": {name: g.get_state() for name, g in (generators or {}).items()},
         "history": list(history) if history is not None else [],
         "extra": extra or {},
     }
@@ -119,7 +124,7 @@ def _read(path: Path, map_location) -> dict:
 
 
 def load_checkpoint(path, model=None, optimizer=None, scheduler=None, scaler=None, ema=None,
-                    map_location="cpu", restore_rng: bool = True) -> dict:
+                    map_location="cpu", restore_rng: bool = True, generators: dict | None = None) -> dict:
     """Restore what is given from ``path`` and return the checkpoint dict.
 
     Raises ``CheckpointError`` with the file name and the fix for a missing, truncated or
@@ -143,4 +148,9 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, scaler=Non
                 "(RESUME=False)") from err
     if restore_rng:
         set_rng_state(state["rng"])
+        saved = state.get("generators", {})
+        for name, g in (generators or {}).items():
+            if name not in saved:
+                raise CheckpointError(f"{path} holds no state for the generator {name!r} (saved: {sorted(saved)})")
+            g.set_state(saved[name].cpu())
     return state

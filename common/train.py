@@ -130,7 +130,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         extra_eval: Callable | None = None, scheduler=None, scheduler_interval: str = "step",
         amp_dtype=None, scaler=None, grad_accum_steps: int = 1, max_grad_norm: float | None = None,
         ema=None, checkpoint_dir=None, resume: bool = False, monitor: str = "val_loss",
-        mode: str = "min", logger=None) -> pd.DataFrame:
+        mode: str = "min", logger=None, generators: dict | None = None) -> pd.DataFrame:
     """Train for ``epochs`` epochs and return the history (one row per epoch).
 
     - ``scheduler_interval``: "step" (stepped per optimizer step, e.g. warmup + cosine) or
@@ -141,6 +141,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
       ``last.pt`` (model, optimizer, scheduler, scaler, EMA, epoch, best value, history and
       RNG states), so 2 epochs + resume + 2 epochs equals 4 epochs.
     - ``logger``: anything with ``log(dict, step=int)`` (a wandb run), or None.
+    - ``generators``: named ``torch.Generator`` objects that ``compute_loss`` draws from
+      (augmentation); checkpointed and restored so that a resume stays bit-identical.
     """
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -155,7 +157,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         if last is None:
             raise ValueError("resume=True needs a checkpoint_dir")
         if last.exists():
-            state = load_checkpoint(last, model, optimizer, scheduler, scaler, ema, map_location=device)
+            state = load_checkpoint(last, model, optimizer, scheduler, scaler, ema, map_location=device,
+                                    generators=generators)
             start, best, history = state["epoch"] + 1, state["best_metric"], state["history"]
             print(f"Resumed from {last}: {start} epoch(s) done, best {monitor} = {best}")
         else:
@@ -195,7 +198,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             logger.log(row, step=epoch + 1)
         if ckpt_dir is not None:
             kwargs = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                          ema=ema, epoch=epoch, best_metric=best, history=history)
+                          ema=ema, epoch=epoch, best_metric=best, history=history, generators=generators)
             save_checkpoint(ckpt_dir / "last.pt", **kwargs)
             if improved:
                 save_checkpoint(ckpt_dir / "best.pt", **kwargs)

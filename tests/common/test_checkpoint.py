@@ -22,25 +22,30 @@ def _problem(seed=0):
     return model, opt, sched, loader
 
 
-def _loss(model, batch):
+def _loss(model, batch, generator=None):
     x, y = batch
+    if generator is not None:  # stands in for device-side augmentation drawn from a task generator
+        x = x + 0.1 * torch.randn(x.shape, generator=generator)
     logits = model(x)
     return nn.functional.cross_entropy(logits, y), {"acc": (logits.argmax(1) == y).sum(), "n": len(y)}
 
 
 def test_two_plus_resume_two_equals_four(tmp_path):
+    def run(epochs, ckpt, resume=False, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        return fit(model, opt, loader, lambda m, b: _loss(m, b, gen), epochs=epochs, device="cpu",
+                   val_loader=loader, val_compute_loss=_loss, scheduler=sched, checkpoint_dir=ckpt,
+                   resume=resume, monitor="val_acc", mode="max", generators={"augment": gen})
+
     model, opt, sched, loader = _problem()
-    h4 = fit(model, opt, loader, _loss, epochs=4, device="cpu", val_loader=loader, scheduler=sched,
-             checkpoint_dir=tmp_path / "a", monitor="val_acc", mode="max")
+    h4 = run(4, tmp_path / "a")
     reference = {k: v.clone() for k, v in model.state_dict().items()}
 
     model, opt, sched, loader = _problem()
-    fit(model, opt, loader, _loss, epochs=2, device="cpu", val_loader=loader, scheduler=sched,
-        checkpoint_dir=tmp_path / "b", monitor="val_acc", mode="max")
+    run(2, tmp_path / "b")
     torch.manual_seed(1234)  # a fresh process would not share the RNG state: scramble it
     model, opt, sched, loader = _problem(seed=99)  # different init, overwritten by the resume
-    h = fit(model, opt, loader, _loss, epochs=4, device="cpu", val_loader=loader, scheduler=sched,
-            checkpoint_dir=tmp_path / "b", resume=True, monitor="val_acc", mode="max")
+    h = run(4, tmp_path / "b", resume=True, seed=7)  # generator state comes from the checkpoint
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, reference[k], rtol=0, atol=0)
     assert list(h["epoch"]) == [1, 2, 3, 4]
@@ -98,3 +103,9 @@ def test_checkpoint_of_another_model_is_refused(tmp_path):
     path = save_checkpoint(tmp_path / "c.pt", model=nn.Linear(3, 2), epoch=0)
     with pytest.raises(CheckpointError, match="does not fit"):
         load_checkpoint(path, nn.Linear(4, 2))
+
+
+def test_missing_generator_state_is_a_clear_error(tmp_path):
+    path = save_checkpoint(tmp_path / "c.pt", model=nn.Linear(3, 2), epoch=0)
+    with pytest.raises(CheckpointError, match="no state for the generator 'augment'"):
+        load_checkpoint(path, nn.Linear(3, 2), generators={"augment": torch.Generator()})
