@@ -107,14 +107,14 @@ def load_frame_store(root, split: str, context: int, *, labels: bool = True, dty
                                mininterval=2.0), lengths):
         x = np.load(f)
         storage[row:row + t] = cmvn(x) if normalize else x
+        if not np.isfinite(storage[row:row + t]).all():   # per utterance: no 1 GB temporary at the end
+            raise DataFormatError(f"{f} contains NaN or inf after loading (a corrupt file, or float16 "
+                                  "overflow of unnormalised features: use normalize=True or float32)")
         if labels:
             frame_labels[row:row + t] = read_frame_labels(f.parent.parent / "transcript" / f.name, t)
         centers[n:n + t] = np.arange(row, row + t)
         row += t + 2 * context
         n += t
-    if not np.isfinite(storage).all():
-        raise DataFormatError(f"{root / split}: features contain NaN or inf (fp16 overflow? use "
-                              "dtype=torch.float32 or normalize=True)")
     return FrameStore(torch.from_numpy(storage),
                       torch.from_numpy(frame_labels) if labels else None,
                       torch.from_numpy(centers), context, [f.stem for f in files], lengths)
