@@ -83,7 +83,10 @@ def read_frame_labels(path, num_frames: int) -> np.ndarray:
     if not path.exists():
         raise DataFormatError(f"transcript {path} is missing (every mfcc file needs one with the "
                               "same name)")
-    labels = np.load(path, allow_pickle=False)
+    try:
+        labels = np.load(path, allow_pickle=False)
+    except ValueError as err:  # object arrays need pickle: not the competition's format
+        raise DataFormatError(f"{path} is not an array of phoneme strings ({err}); re-download the data") from err
     if labels.ndim != 1 or len(labels) != num_frames + 2:
         raise DataFormatError(f"{path} has {labels.shape} labels for {num_frames} frames; expected "
                               f"{num_frames + 2} ([SOS] + one per frame + [EOS])")

@@ -73,6 +73,7 @@ def test_test_split_without_labels_yields_windows_only(tmp_path):
     ("unknown", "unknown phoneme 'XX'"),
     ("no_transcript", "transcript .* is missing"),
     ("nan", "100-2000-0000.npy contains NaN or inf"),
+    ("pickled", "100-2000-0000.npy is not an array of phoneme strings"),
 ])
 def test_bad_inputs_give_clear_errors(tmp_path, problem, message):
     if problem != "missing":
@@ -89,6 +90,8 @@ def test_bad_inputs_give_clear_errors(tmp_path, problem, message):
         np.save(first, np.array(lab[:2] + ["XX"] + lab[3:]))
     elif problem == "no_transcript":
         first.unlink()
+    elif problem == "pickled":
+        np.save(first, np.array(lab, dtype=object), allow_pickle=True)
     elif problem == "nan":
         np.save(tmp_path / "train" / "mfcc" / "100-2000-0000.npy", np.full((6, 28), np.nan, np.float32))
     with pytest.raises(DataFormatError, match=message):
