@@ -49,7 +49,9 @@ def test_notebook_is_clean_and_parameterised(path):
         f"{path.name} carries outputs: strip them before committing"
     assert "parameters" in code[0].get("metadata", {}).get("tags", []), \
         f"{path.name}: first code cell must be tagged 'parameters'"
-    assert "OUTPUT_DIR" in "".join(code[0]["source"])
+    params = "".join(code[0]["source"])
+    assert "OUTPUT_DIR" in params
+    assert "REPO_URL" in params, f"{path.name}: Colab/Kaggle users need REPO_URL to install the repository"
 
 
 @pytest.mark.parametrize("path", [p for p in NOTEBOOK_FILES if re.match(r"hw\dp2", p.stem)], ids=lambda p: p.name)
