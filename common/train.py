@@ -148,6 +148,9 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
     if scheduler_interval not in ("step", "epoch"):
         raise ValueError(f"scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
+    if monitor.startswith("val_") and val_loader is None and extra_eval is None:
+        raise ValueError(f"monitor={monitor!r} needs a val_loader (or an extra_eval that returns it); "
+                         "without validation data monitor a training column, e.g. monitor='train_loss'")
     device = torch.device(device)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     history: list[dict] = []

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from common.schedule import warmup_cosine
-from common.train import evaluate, train_epoch
+from common.train import evaluate, fit, train_epoch
 
 
 def _data(n=32, d=5, seed=0):
@@ -111,3 +111,20 @@ def test_missing_count_is_a_clear_error():
     model = nn.Linear(5, 3)
     with pytest.raises(KeyError, match="'n'"):
         evaluate(model, [(x, y)], lambda m, b: (m(b[0]).sum(), {}), device="cpu")
+
+
+def test_fit_refuses_a_validation_monitor_without_validation_data():
+    x, y = _data()
+    model = nn.Linear(5, 3)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    calls = []
+
+    def counting_loss(m, b):
+        calls.append(1)
+        return _loss(m, b)
+
+    with pytest.raises(ValueError, match="needs a val_loader"):
+        fit(model, opt, [(x, y)], counting_loss, epochs=1, device="cpu")
+    assert not calls  # refused before any training step
+    history = fit(model, opt, [(x, y)], counting_loss, epochs=2, device="cpu", monitor="train_loss")
+    assert list(history.columns[:3]) == ["epoch", "train_loss", "train_acc"] and len(history) == 2
