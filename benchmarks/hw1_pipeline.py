@@ -2,7 +2,7 @@
 
 (a) starter: a Dataset whose ``__getitem__`` slices one (2c+1, D) window and returns
     tensors, batched by the default DataLoader collation (``--workers`` processes);
-(b) ours: ``common.frames`` (one preallocated tensor on the device, one gather per batch).
+(b) ours: ``common.speech.frames`` (one preallocated tensor on the device, one gather per batch).
 
 Both read the same padded storage, with the same batch size and context. Measured for the
 data alone and for data + a training step (forward, backward, AdamW) of a BatchNorm/GELU MLP.
@@ -25,7 +25,7 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.device import amp_dtype, autocast  # noqa: E402
-from common.frames import FrameBatches, FrameStore  # noqa: E402
+from common.speech.frames import FrameBatches, FrameStore  # noqa: E402
 
 # dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets
 PEAK_BF16 = {"H100 SXM": 989e12, "H100 80GB HBM3": 989e12, "H100 PCIe": 756e12, "H200": 989e12,

@@ -16,13 +16,13 @@ It loads with ``weights_only=True``: only tensors and plain Python values are st
 """
 from __future__ import annotations
 
-import os
 import random
-import tempfile
 from pathlib import Path
 
 import numpy as np
 import torch
+
+from .files import atomic_write
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "rng_state", "set_rng_state",
            "unwrap"]
@@ -88,17 +88,8 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, scaler=None,
         "history": list(history) if history is not None else [],
         "extra": extra or {},
     }
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path, "wb") as f:
+        torch.save(state, f)
     return path
 
 

@@ -11,8 +11,9 @@ Contract every notebook follows:
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+
+from .files import atomic_write
 
 __all__ = ["run_notebook", "save_metrics", "load_metrics", "REPO_ROOT"]
 
@@ -26,9 +27,8 @@ def save_metrics(output_dir, **metrics) -> Path:
     path = out / "metrics.json"
     current = json.loads(path.read_text()) if path.exists() else {}
     current.update({k: (float(v) if hasattr(v, "item") else v) for k, v in metrics.items()})
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(current, indent=2, sort_keys=True))
-    os.replace(tmp, path)
+    with atomic_write(path) as f:
+        f.write(json.dumps(current, indent=2, sort_keys=True))
     return path
 
 

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 import csv
 import math
-import os
 from pathlib import Path
 from typing import Iterable, Sequence
+
+from .files import atomic_write
 
 __all__ = ["SubmissionError", "write_submission", "validate_submission"]
 
@@ -21,12 +22,10 @@ def write_submission(path, ids: Iterable, labels: Iterable, header: Sequence[str
     ids, labels = list(ids), list(labels)
     if len(ids) != len(labels):
         raise SubmissionError(f"{path}: {len(ids)} ids but {len(labels)} labels")
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", newline="") as f:
+    with atomic_write(path, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(header)
         writer.writerows(zip(ids, labels))
-    os.replace(tmp, path)
     return path
 
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.speech_data import PHONEMES
+from common.speech.io import PHONEMES
 
 
 def write_split(root: Path, split: str, lengths, dim=28, labels=True, seed=0) -> list[str]:

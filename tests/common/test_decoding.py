@@ -1,4 +1,4 @@
-"""common.decoding against hand-computed values and brute-force enumeration.
+"""common.speech.decoding against hand-computed values and brute-force enumeration.
 
 CTC: every alignment of C classes over T frames (C**T paths) is collapsed and the path
 probabilities are summed per sequence in float64, so the exact sequence distribution is known.
@@ -14,7 +14,7 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from common.decoding import ctc_beam_search, ctc_greedy_decode, seq2seq_beam_search, seq2seq_greedy_decode
+from common.speech.decoding import ctc_beam_search, ctc_greedy_decode, seq2seq_beam_search, seq2seq_greedy_decode
 
 TOL = 1e-9
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.demo_speech import (
+from common.demo.speech import (
     DEMO_SIZES,
     PHONEMES,
     layouts,
@@ -18,8 +18,8 @@ from common.demo_speech import (
     write_hw3p2,
     write_hw4p2,
 )
-from common.demo_speech.lexicon import LEXICON, WORDS_BY_TAG
-from common.demo_speech.synth import logmel_to_mfcc
+from common.demo.speech.lexicon import LEXICON, WORDS_BY_TAG
+from common.demo.speech.synth import logmel_to_mfcc
 
 TINY = DEMO_SIZES["tiny"]
 SPLITS = ("train-clean-100", "dev-clean", "test-clean")
@@ -259,7 +259,7 @@ def test_interrupted_write_leaves_no_folder_and_foreign_folder_is_kept(tmp_path,
     monkeypatch.undo()
 
     # a temporary folder of a process that died is cleaned up by the next write
-    stale = tmp_path / ".11-785-f24-hw1p2.tmp-999999999-x"
+    stale = tmp_path / ".11-785-f24-hw1p2.999999999.x.tmp"
     (stale / "train-clean-100").mkdir(parents=True)
     root = write_hw1p2(tmp_path, {"train": 2, "dev": 2, "test": 2})
     assert not stale.exists() and (root / "demo_info.json").exists()

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from common.specaugment import freq_mask, spec_augment, time_mask
+from common.speech.specaugment import freq_mask, spec_augment, time_mask
 
 
 def _runs(mask_1d):

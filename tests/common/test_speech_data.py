@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from common.frames import FrameBatches, load_frame_store
-from common.speech_data import PHONEMES, DataFormatError, cmvn, encode_phonemes
+from common.speech.frames import FrameBatches, load_frame_store
+from common.speech.io import PHONEMES, DataFormatError, cmvn, encode_phonemes
 from tests.common.speech_fixtures import write_split
 
 

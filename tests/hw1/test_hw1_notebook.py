@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from common.notebooks import REPO_ROOT, run_notebook
-from common.speech_data import PHONEMES
+from common.speech.io import PHONEMES
 
 NOTEBOOK = REPO_ROOT / "hw1_mlp" / "hw1p2.ipynb"
 TINY = {"DEMO": True, "DEMO_SIZE": "tiny", "CONTEXT": 10, "HIDDEN_SIZES": [256, 256], "EPOCHS": 4,

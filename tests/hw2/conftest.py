@@ -1,7 +1,7 @@
 """Fixtures of the HW2P2 tests: one tiny demo data set per session (about two seconds)."""
 import pytest
 
-from common.demo_faces import write_hw2p2
+from common.demo.faces import write_hw2p2
 
 
 @pytest.fixture(scope="session")

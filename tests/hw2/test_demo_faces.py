@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from common.demo_faces import SIZES, FaceDemoSize, write_hw2p2
+from common.demo.faces import SIZES, FaceDemoSize, write_hw2p2
 
 
 def digest(root: Path) -> str:
@@ -75,15 +75,21 @@ def test_deterministic_idempotent_and_seeded(tmp_path, demo_root):
     assert digest(c) != digest(a)
 
 
-def test_refuses_to_overwrite_real_data_and_redoes_partial(tmp_path):
+def test_refuses_to_overwrite_real_data_and_cleans_interrupted_writes(tmp_path):
     real = tmp_path / "11-785-f24-hw2p2-verification"
     (real / "cls_data").mkdir(parents=True)
     with pytest.raises(FileExistsError, match="not demo data"):
         write_hw2p2(tmp_path, "tiny")
     assert (real / "cls_data").exists()
-    (real / ".demo_partial").write_text("")                         # an interrupted run
+    stale = tmp_path / f".{real.name}.999999999.x.tmp"              # a writer killed mid-way
+    (stale / "cls_data").mkdir(parents=True)
     small = FaceDemoSize(2, 2, 1, 2, 2, 4, 4)
-    root = write_hw2p2(tmp_path, small)
-    assert (root / ".demo_complete").exists() and not (root / ".demo_partial").exists()
+    root = write_hw2p2(tmp_path / "fresh", small)
+    assert (root / ".demo_complete").exists()
+    write_hw2p2(tmp_path / "fresh", FaceDemoSize(2, 2, 1, 2, 2, 4, 5))  # other arguments: replaced
+    assert sorted(p.name for p in (tmp_path / "fresh").iterdir()) == [real.name]
+    (real / "cls_data").rmdir()                                     # an empty folder is ours to fill
+    write_hw2p2(tmp_path, small)
+    assert not stale.exists() and (real / ".demo_complete").exists()
     with pytest.raises(ValueError, match="unknown demo size"):
         write_hw2p2(tmp_path / "x", "huge")

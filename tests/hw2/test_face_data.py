@@ -7,8 +7,8 @@ import pytest
 import torch
 from PIL import Image
 
-from common.demo_faces import FaceDemoSize, write_hw2p2
-from common.face_data import (
+from common.demo.faces import FaceDemoSize, write_hw2p2
+from common.faces.data import (
     FaceImages,
     IdentityBatchSampler,
     check_hw2p2_root,

@@ -5,7 +5,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from common.face_losses import ArcFace, arcface_logits, batch_hard_triplet_loss, pairwise_distances
+from common.faces.losses import ArcFace, arcface_logits, batch_hard_triplet_loss, pairwise_distances
 
 
 def arcface_reference(emb, weight, labels, s, m, easy_margin):

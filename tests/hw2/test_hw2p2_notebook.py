@@ -46,7 +46,7 @@ def test_notebook_on_tiny_demo(tmp_path):
 def test_convnext_arcface_triplet_cutmix_and_resume(tmp_path):
     """The other code paths (ConvNeXt, ArcFace + triplet with the P x K sampler, cutmix, no EMA),
     the S25 layout with a classification test split, and RESUME continuing from last.pt."""
-    from common.demo_faces import FaceDemoSize, write_hw2p2
+    from common.demo.faces import FaceDemoSize, write_hw2p2
 
     data = write_hw2p2(tmp_path / "data", FaceDemoSize(12, 4, 1, 6, 3, 20, 12), seed=1, layout="s25")
     test_dir = data / "cls_data" / "test" / "images"

@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from common.image_augment import (
+from common.faces.augment import (
     FaceAugment,
     color_jitter,
     cutmix,

@@ -9,12 +9,11 @@ folders do not have, go to ``root/demo_truth/test-clean/`` where no loader looks
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from ...files import atomic_folder
 
 from .corpus import capacity, texts, utterances
 from .synth import logmel_to_mfcc
@@ -67,33 +66,21 @@ def resolve_size(size) -> dict:
 # ---------------------------------------------------------------------------------------------
 def _write(root: Path, layout: str, size, seed: int, fill) -> Path:
     counts = resolve_size(size)
-    info = {"generator": "common.demo_speech", "version": VERSION, "layout": layout,
+    info = {"generator": "common.demo.speech", "version": VERSION, "layout": layout,
             "seed": int(seed), "counts": counts}
     if _marker_matches(root, info):
         return root
     if root.exists() and not (root / MARKER).exists() and any(root.iterdir()):
         raise FileExistsError(
-            f"{root} exists and was not written by common.demo_speech (no {MARKER}): "
+            f"{root} exists and was not written by common.demo.speech (no {MARKER}): "
             "refusing to overwrite it; move it away or pass another base_dir")
-    root.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(root)
-    tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.tmp-{os.getpid()}-"))
     try:
-        info["stats"] = fill(tmp, counts, int(seed))
-        (tmp / MARKER).write_text(json.dumps(info, indent=2, sort_keys=True))
-        old = None
-        if root.exists():
-            old = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}.old-{os.getpid()}-"))
-            os.rename(root, old / "data")
-        try:
-            os.rename(tmp, root)
-        except OSError:
-            if not _marker_matches(root, info):  # another process wrote it meanwhile?
-                raise
-        if old is not None:
-            shutil.rmtree(old, ignore_errors=True)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        with atomic_folder(root) as tmp:
+            info["stats"] = fill(tmp, counts, int(seed))
+            (tmp / MARKER).write_text(json.dumps(info, indent=2, sort_keys=True))
+    except OSError:
+        if not _marker_matches(root, info):  # another process wrote the same data meanwhile?
+            raise
     return root
 
 
@@ -103,26 +90,6 @@ def _marker_matches(root: Path, info: dict) -> bool:
     except (OSError, ValueError):
         return False
     return all(found.get(k) == v for k, v in info.items())
-
-
-def _remove_stale(root: Path) -> None:
-    """Temporary folders left by interrupted runs (their process is gone)."""
-    for kind in ("tmp", "old"):
-        prefix = f".{root.name}.{kind}-"
-        for path in root.parent.glob(prefix + "*"):
-            pid = path.name[len(prefix):].split("-")[0]
-            if pid.isdigit() and not _alive(int(pid)):
-                shutil.rmtree(path, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _save(folder: Path, uid: str, array: np.ndarray) -> None:

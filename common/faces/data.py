@@ -6,7 +6,7 @@
 - ``FaceImages`` decodes JPEGs with Pillow in the DataLoader workers into uint8 tensors;
   ``collate_images`` stacks them as a channels_last ``(B, 3, H, W)`` uint8 batch, so the
   copy to the GPU is 4x smaller than float and all augmentation happens there
-  (``common.image_augment``).
+  (``common.faces.augment``).
 - ``read_pairs`` reads ``val_pairs.txt`` / ``test_pairs.txt`` and indexes the unique images,
   so that each image is embedded once however many pairs name it.
 - ``IdentityBatchSampler`` yields P identities x K images per batch for triplet mining.

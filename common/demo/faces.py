@@ -30,12 +30,13 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
+
+from ..files import atomic_folder
 
 __all__ = [
     "F24_DIRNAME",
@@ -53,7 +54,6 @@ S25_DIRNAME = "11-785-s25-hw2p2-verification"
 IMAGE_SIZE = 112
 _CANVAS = 2 * IMAGE_SIZE          # faces are drawn at 2x, then reduced (smoother edges)
 _MARKER = ".demo_complete"        # written last: the folder is complete
-_PARTIAL = ".demo_partial"        # written first: a folder we may delete and redo
 _VERSION = 1                      # bump when the drawing changes
 
 
@@ -366,19 +366,20 @@ def write_hw2p2(base_dir, size="tiny", seed: int = 0, layout: str = "f24") -> Pa
     root = Path(base_dir) / (F24_DIRNAME if layout == "f24" else S25_DIRNAME)
     stamp = {"version": _VERSION, "seed": int(seed), "layout": layout, "size": asdict(sz)}
     marker = root / _MARKER
-    if marker.exists():
-        if json.loads(marker.read_text()) == stamp:
-            return root
-        shutil.rmtree(root)                      # our demo data, other arguments: redo
-    elif root.exists():
-        if not (root / _PARTIAL).exists():
-            raise FileExistsError(
-                f"{root} exists and is not demo data written by write_hw2p2; refusing to "
-                "overwrite it. Point base_dir somewhere else (or delete the folder).")
-        shutil.rmtree(root)                      # an interrupted earlier run
-    root.mkdir(parents=True)
-    (root / _PARTIAL).write_text("being written by common.demo_faces.write_hw2p2\n")
+    if marker.exists() and json.loads(marker.read_text()) == stamp:
+        return root
+    if root.exists() and not marker.exists() and any(root.iterdir()):
+        raise FileExistsError(
+            f"{root} exists and is not demo data written by write_hw2p2; refusing to "
+            "overwrite it. Point base_dir somewhere else (or delete the folder).")
+    with atomic_folder(root) as tmp:              # our demo data (or nothing) is replaced whole
+        _fill(tmp, sz, int(seed), layout)
+        (tmp / _MARKER).write_text(json.dumps(stamp))
+    return root
 
+
+def _fill(root: Path, sz: FaceDemoSize, seed: int, layout: str) -> None:
+    """Write the whole data set into the (empty) folder ``root``."""
     seeds = np.random.SeedSequence(seed).spawn(4)
     id_seeds = seeds[0].spawn(sz.train_identities + sz.ver_identities)
     traits = [sample_identity(np.random.default_rng(s)) for s in id_seeds]
@@ -430,6 +431,3 @@ def write_hw2p2(base_dir, size="tiny", seed: int = 0, layout: str = "f24") -> Pa
     (truth / "test_pairs_labels.txt").write_text("".join(f"{y}\n" for y in test_lab))
     (truth / "ver_identities.txt").write_text("".join(
         f"{name} v{who:06d}\n" for name, who in zip(ver_names, ver_ids)))
-    (root / _PARTIAL).unlink()
-    marker.write_text(json.dumps(stamp))
-    return root

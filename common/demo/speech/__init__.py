@@ -1,6 +1,6 @@
 """Demo speech corpus: the Kaggle layouts of HW1P2, HW3P2 and HW4P2 from synthetic speech.
 
-    from common.demo_speech import write_hw1p2, write_hw3p2, write_hw4p2, DEMO_SIZES, PHONEMES
+    from common.demo.speech import write_hw1p2, write_hw3p2, write_hw4p2, DEMO_SIZES, PHONEMES
     root = write_hw1p2(base_dir, size="tiny", seed=0)   # base_dir / "11-785-f24-hw1p2"
     root = write_hw3p2(base_dir, size="tiny", seed=0)   # base_dir / "11-785-f24-hw3p2"
     root = write_hw4p2(base_dir, size="tiny", seed=0)   # base_dir / "hw4p2"
@@ -15,7 +15,7 @@ NumPy only (no torch), so that importing it is fast.
 """
 # the 42 phonemes of HW1P2/HW3P2 in the course's order (label = index): one list, in the
 # readers' module (NumPy only)
-from ..speech_data import PHONEMES
+from ...speech.io import PHONEMES
 from .layouts import DEMO_SIZES, resolve_size, write_hw1p2, write_hw3p2, write_hw4p2
 
 __all__ = ["DEMO_SIZES", "PHONEMES", "resolve_size", "write_hw1p2", "write_hw3p2", "write_hw4p2"]

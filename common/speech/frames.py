@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .speech_data import DataFormatError, cmvn, feature_shapes, read_frame_labels, utterance_files
+from .io import DataFormatError, cmvn, feature_shapes, read_frame_labels, utterance_files
 
 __all__ = ["FrameStore", "load_frame_store", "FrameBatches", "PAD_LABEL"]
 

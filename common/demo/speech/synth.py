@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..speech_data import PHONEME_TO_INDEX, PHONEMES
+from ...speech.io import PHONEME_TO_INDEX, PHONEMES
 from .lexicon import LEXICON, sample_sentence
 
 N_MELS = 80
