@@ -69,13 +69,21 @@ def maybe_compile(model: torch.nn.Module, enabled: bool, **kwargs) -> torch.nn.M
     return model
 
 
-def count_parameters(model: torch.nn.Module, limit: int | None = None, name: str | None = None) -> int:
-    """Print and return the number of trainable parameters, against the course ``limit``."""
+def count_parameters(model: torch.nn.Module, limit: int | None = None, name: str | None = None,
+                     hint: str = "make the model smaller") -> int:
+    """Print and return the number of trainable parameters, against the course ``limit``.
+
+    Over the limit it raises ``ValueError`` naming the count, the limit and ``hint`` (what to
+    shrink), so that a notebook never trains a model the course would not accept.
+    """
     n = sum(p.numel() for p in model.parameters() if p.requires_grad)
     name = name or type(model).__name__
     if limit is None:
         print(f"{name}: {n:,} trainable parameters")
-    else:
-        status = "OK" if n <= limit else "OVER THE LIMIT"
-        print(f"{name}: {n:,} trainable parameters (limit {limit:,}: {status}, {n / limit:.1%})")
+        return n
+    print(f"{name}: {n:,} trainable parameters (limit {limit:,}: {'OK' if n <= limit else 'OVER THE LIMIT'}, "
+          f"{n / limit:.1%})")
+    if n > limit:
+        raise ValueError(f"{name} has {n:,} trainable parameters, over the course limit of {limit:,} "
+                         f"by {n - limit:,}: {hint}")
     return n

@@ -1,6 +1,7 @@
 """Plots a person would rather look at than read: learning curves, confusion matrices,
-per-class accuracy, spectrograms with label tracks. Each returns the Figure; pass
-``path`` (or use ``save_figure``) to also write a PNG."""
+per-class accuracy, spectrograms with label tracks, edit-error breakdowns. Each returns the
+Figure; ``save_figure(fig, OUTPUT_DIR, name)`` is the one way every notebook writes a PNG
+(``path=`` on a plot function calls it too)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,11 +11,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 
 __all__ = ["save_figure", "plot_history", "plot_confusion_matrix", "plot_per_class_accuracy",
-           "plot_spectrogram_with_labels"]
+           "plot_spectrogram_with_labels", "plot_error_breakdown"]
 
 
 def save_figure(fig, output_dir, name: str, dpi: int = 110) -> Path:
-    """Save ``fig`` as ``output_dir/name.png`` and return the path."""
+    """Save ``fig`` as ``output_dir/name.png`` (folder created, tight bounding box) and return the path."""
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     path = out / (name if name.endswith(".png") else f"{name}.png")
@@ -139,5 +140,26 @@ def plot_spectrogram_with_labels(features: np.ndarray, tracks: dict, title: str 
         ax.set_ylabel(name, rotation=0, ha="right", va="center")
     axes[-1].set_xlabel("frame")
     axes[-1].set_xlim(-0.5, T - 0.5)
+    fig.tight_layout()
+    return _maybe_save(fig, path)
+
+
+def plot_error_breakdown(breakdown, k: int = 12, path=None, title: str = "most frequent errors"):
+    """Three bar charts of a ``common.metrics.error_breakdown`` result: the ``k`` most frequent
+    substitutions (target -> predicted), deletions (target symbols missed) and insertions
+    (predicted symbols with no target), with the S / D / I totals in the panel titles."""
+    counts = breakdown.counts
+    panels = [("substitutions", counts.substitutions, lambda key: f"{key[0]} \u2192 {key[1]}", "tab:orange"),
+              ("deletions", counts.deletions, str, "tab:red"),
+              ("insertions", counts.insertions, str, "tab:blue")]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 0.28 * k + 1.6))
+    for ax, (kind, total, label, color) in zip(axes, panels):
+        top = breakdown.most_common(kind, k)[::-1]                   # largest at the top
+        ax.barh(range(len(top)), [n for _, n in top], color=color)
+        ax.set_yticks(range(len(top)), [label(key) for key, _ in top], fontsize=7)
+        ax.set_title(f"{kind} ({total:,} in all)")
+        ax.set_xlabel("count")
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{title}: error rate {counts.error_rate:.2%} of {counts.reference_length:,} target symbols")
     fig.tight_layout()
     return _maybe_save(fig, path)

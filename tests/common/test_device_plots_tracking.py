@@ -13,7 +13,9 @@ matplotlib.use("Agg")
 
 from common.device import amp_dtype, autocast, count_parameters, make_grad_scaler, maybe_compile  # noqa: E402
 from common.notebooks import load_metrics, save_metrics  # noqa: E402
-from common.plots import plot_confusion_matrix, plot_history, plot_spectrogram_with_labels  # noqa: E402
+from common.metrics import error_breakdown  # noqa: E402
+from common.plots import (plot_confusion_matrix, plot_error_breakdown, plot_history,  # noqa: E402
+                          plot_spectrogram_with_labels, save_figure)
 from common.tracking import init_wandb  # noqa: E402
 
 
@@ -42,7 +44,9 @@ def test_count_parameters_and_limit_message(capsys):
     model[1].weight.requires_grad_(False)
     assert count_parameters(model, limit=60) == 10 * 5 + 5 + 2
     assert "limit 60: OK" in capsys.readouterr().out
-    count_parameters(model, limit=20)
+    assert count_parameters(model, limit=57) == 57                       # exactly at the limit is allowed
+    with pytest.raises(ValueError, match=r"57 trainable parameters, over the course limit of 20 by 37: shrink it"):
+        count_parameters(model, limit=20, hint="shrink it")
     assert "OVER THE LIMIT" in capsys.readouterr().out
     if not torch.cuda.is_available():  # compiling only pays off (and only happens) on a GPU
         assert maybe_compile(model, enabled=True) is model
@@ -64,6 +68,19 @@ def test_confusion_matrix_plot_is_row_normalised():
     cm = np.array([[8, 2], [1, 3]])
     fig = plot_confusion_matrix(cm, ["a", "b"])
     np.testing.assert_allclose(fig.axes[0].images[0].get_array(), [[0.8, 0.2], [0.25, 0.75]])
+
+
+def test_error_breakdown_plot_draws_the_most_frequent_errors(tmp_path):
+    refs = [["AA", "B", "C", "D"], ["AA", "B", "E"], ["B", "C"]]
+    hyps = [["AA", "P", "C"], ["AA", "P", "E", "Z"], ["P", "C", "Z"]]     # B->P x3, -D, +Z x2
+    fig = plot_error_breakdown(error_breakdown(hyps, refs), k=5)
+    bars = {ax.get_title().split()[0]: {t.get_text(): p.get_width() for t, p in zip(ax.get_yticklabels(), ax.patches)}
+            for ax in fig.axes}
+    assert bars == {"substitutions": {"B \u2192 P": 3}, "deletions": {"D": 1}, "insertions": {"Z": 2}}
+    assert fig.axes[0].get_title() == "substitutions (3 in all)"
+    path = save_figure(fig, tmp_path / "new", "errors")
+    assert path == tmp_path / "new" / "errors.png" and path.read_bytes()[:4] == b"\x89PNG"
+    assert save_figure(fig, tmp_path, "errors.png") == tmp_path / "errors.png"
 
 
 def test_spectrogram_tracks_must_match_frames():
