@@ -16,13 +16,13 @@ built as a list and concatenated, so it fits in Colab's 12 GB of RAM.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .io import DataFormatError, cmvn, feature_shapes, read_frame_labels, utterance_files
+from .io import (LAYOUTS, DataFormatError, check_split_dims, cmvn, feature_shapes, locate_data_root,
+                 paired_files, read_frame_labels, utterance_files)
 
 __all__ = ["FrameStore", "load_frame_store", "FrameBatches", "PAD_LABEL"]
 
@@ -83,19 +83,22 @@ def load_frame_store(root, split: str, context: int, *, labels: bool = True, dty
     """Read ``root/split/mfcc/*.npy`` (and ``transcript/``) into a FrameStore.
 
     Preallocates from the file headers and fills utterance by utterance; applies
-    per-utterance CMVN when ``normalize``. Raises DataFormatError for a missing folder, a
-    file of the wrong shape, or a transcript that is not [SOS] + T labels + [EOS].
+    per-utterance CMVN when ``normalize``. Raises DataFormatError for a missing folder (or a
+    root one level off, or another homework's layout), a file of the wrong shape, a feature dim
+    that differs from another split's, mfcc and transcript names that do not match, or a
+    transcript that is not [SOS] + T labels + [EOS].
     """
     if context < 0:
         raise ValueError(f"context must be >= 0, got {context}")
-    root = Path(root)
-    hint = (f"Expected the HW1P2 layout {root}/{split}/mfcc/*.npy: download it with "
-            "`kaggle competitions download -c 11785-hw1p2-f24` and unzip, or set DEMO=True.")
+    root = locate_data_root(root, "hw1p2", split)
+    hint = LAYOUTS["hw1p2"].hint(root)
     files = utterance_files(root / split / "mfcc", hint=hint)
+    transcripts = paired_files(files, root / split / "transcript", hint) if labels else files
     if max_utterances is not None:
-        files = files[:max_utterances]
+        files, transcripts = files[:max_utterances], transcripts[:max_utterances]
     shapes = feature_shapes(files)
     dim = shapes[0][1]
+    check_split_dims(root, split, dim)
     lengths = [t for t, _ in shapes]
     total = sum(lengths) + 2 * context * len(files)
     np_dtype = np.float16 if dtype == torch.float16 else np.float32
@@ -103,15 +106,15 @@ def load_frame_store(root, split: str, context: int, *, labels: bool = True, dty
     frame_labels = np.full(total, PAD_LABEL, dtype=np.uint8) if labels else None
     centers = np.empty(sum(lengths), dtype=np.int64)
     row, n = context, 0
-    for f, t in zip(tqdm(files, desc=f"loading {split}", disable=not progress, leave=False,
-                               mininterval=2.0), lengths):
+    for f, lab, t in zip(tqdm(files, desc=f"loading {split}", disable=not progress, leave=False,
+                              mininterval=2.0), transcripts, lengths):
         x = np.load(f)
         storage[row:row + t] = cmvn(x) if normalize else x
         if not np.isfinite(storage[row:row + t]).all():   # per utterance: no 1 GB temporary at the end
             raise DataFormatError(f"{f} contains NaN or inf after loading (a corrupt file, or float16 "
                                   "overflow of unnormalised features: use normalize=True or float32)")
         if labels:
-            frame_labels[row:row + t] = read_frame_labels(f.parent.parent / "transcript" / f.name, t)
+            frame_labels[row:row + t] = read_frame_labels(lab, t)
         centers[n:n + t] = np.arange(row, row + t)
         row += t + 2 * context
         n += t

@@ -2,30 +2,58 @@
 
 Utterance files are always read in sorted file-name order: submissions index frames and
 utterances in that order. Every malformed input raises ``DataFormatError`` naming the
-file and the fix, before any training starts.
+file and the fix, before any training starts. Every reader entry point first calls
+``locate_data_root(root, homework)``, which recognises a DATA_ROOT one level too high or
+too low, or one that holds another homework's layout, and says so.
 """
 from __future__ import annotations
 
+import warnings
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["PHONEMES", "PHONEME_TO_INDEX", "NUM_PHONEME_CLASSES", "DataFormatError",
-           "require_dir", "utterance_files", "feature_shapes", "read_frame_labels", "cmvn",
-           "encode_phonemes"]
+from .vocab import HW1_PHONEMES
 
-# DATA.md, HW1P2: label = index; the 40 real classes come first, then [SOS], [EOS].
-PHONEMES = [
-    "[SIL]", "AA", "AE", "AH", "AO", "AW", "AY", "B", "CH", "D", "DH", "EH", "ER", "EY", "F", "G",
-    "HH", "IH", "IY", "JH", "K", "L", "M", "N", "NG", "OW", "OY", "P", "R", "S", "SH", "T", "TH",
-    "UH", "UW", "V", "W", "Y", "Z", "ZH", "[SOS]", "[EOS]",
-]
-PHONEME_TO_INDEX = {p: i for i, p in enumerate(PHONEMES)}
+__all__ = ["PHONEMES", "PHONEME_TO_INDEX", "NUM_PHONEME_CLASSES", "DataFormatError", "LAYOUTS",
+           "require_dir", "utterance_files", "paired_files", "feature_shapes", "check_split_dims",
+           "read_frame_labels", "read_symbols", "cmvn", "encode_phonemes", "detect_layout",
+           "locate_data_root"]
+
+# DATA.md, HW1P2: derived from the one vocabulary (common.speech.vocab.HW1_PHONEMES)
+PHONEMES = HW1_PHONEMES.tokens
+PHONEME_TO_INDEX = HW1_PHONEMES.index
 NUM_PHONEME_CLASSES = 40  # frames are never labelled [SOS]/[EOS]
+_SOS, _EOS = "[SOS]", "[EOS]"
 
 
 class DataFormatError(ValueError):
     """A data folder or file that does not match the competition layout."""
+
+
+@dataclass(frozen=True)
+class Layout:
+    name: str          # "HW1P2"
+    features: str      # sub-folder of each split holding the features
+    labels: str        # sub-folder holding transcripts
+    folder: str        # name of the unzipped Kaggle folder
+    download: str      # how to get it
+
+    def hint(self, root) -> str:
+        return (f"Expected the {self.name} layout {root}/train-clean-100/{self.features}/*.npy (and "
+                f"{self.labels}/): {self.download}, or set DEMO=True.")
+
+
+LAYOUTS = {
+    "hw1p2": Layout("HW1P2", "mfcc", "transcript", "11-785-f24-hw1p2",
+                    "download it with `kaggle competitions download -c 11785-hw1p2-f24` and unzip"),
+    "hw3p2": Layout("HW3P2", "mfcc", "transcript", "11-785-f24-hw3p2",
+                    "download it with `kaggle competitions download -c hw3p2-785-f24` and unzip"),
+    "hw4p2": Layout("HW4P2", "fbank", "text", "hw4p2",
+                    "download the HW4P2 data from the course's Kaggle competition and unzip it"),
+}
+_SPLITS = ("train-clean-100", "dev-clean", "test-clean")
 
 
 def require_dir(path, hint: str = "") -> Path:
@@ -36,68 +64,169 @@ def require_dir(path, hint: str = "") -> Path:
     return path
 
 
+def _is_resource_fork(p: Path) -> bool:
+    return p.name.startswith("._")
+
+
 def utterance_files(folder, suffix: str = ".npy", hint: str = "") -> list[Path]:
-    """The ``*.npy`` files of ``folder`` in sorted file-name order; error if none."""
+    """The ``*.npy`` files of ``folder`` in sorted file-name order; error if none.
+
+    macOS resource files (``._<name>.npy``, left by unzipping on a Mac) are skipped with a
+    warning: they are not utterances.
+    """
     folder = require_dir(folder, hint)
     files = sorted(p for p in folder.iterdir() if p.suffix == suffix)
+    forks = [p for p in files if _is_resource_fork(p)]
+    if forks:
+        warnings.warn(f"{folder}: skipping {len(forks)} macOS resource files ('._*{suffix}', e.g. "
+                      f"{forks[0].name}); delete them with `find {folder} -name '._*' -delete`",
+                      stacklevel=2)
+        files = [p for p in files if not _is_resource_fork(p)]
     if not files:
         raise DataFormatError(f"folder {folder} holds no {suffix} files. {hint}".strip())
     return files
 
 
+def paired_files(feature_files, label_folder, hint: str = "") -> list[Path]:
+    """The label file of every feature file (same name in ``label_folder``).
+
+    Raises naming a few names that have no partner on either side (files renamed, or
+    folders from different downloads mixed).
+    """
+    label_folder = require_dir(label_folder, hint)
+    labels = {p.name for p in label_folder.iterdir() if p.suffix == ".npy" and not _is_resource_fork(p)}
+    names = [f.name for f in feature_files]
+    no_label = [n for n in names if n not in labels]
+    no_features = sorted(labels - set(names))
+    if no_label or no_features:
+        feat_dir = Path(feature_files[0]).parent
+        problems = []
+        if no_label:
+            problems.append(f"{len(no_label)} feature files have no transcript (e.g. {no_label[:3]})")
+        if no_features:
+            problems.append(f"{len(no_features)} transcripts have no feature file (e.g. {no_features[:3]})")
+        raise DataFormatError(
+            f"file names of {feat_dir} and {label_folder} do not match: {'; '.join(problems)}. Every "
+            "utterance needs both, with the same name: re-download or re-unzip the data into one folder")
+    return [label_folder / n for n in names]
+
+
+def _open(f) -> np.ndarray:
+    try:
+        return np.load(f, mmap_mode="r")
+    except Exception as err:
+        raise DataFormatError(f"{f} is not a readable .npy file ({err}); re-download the data") from err
+
+
 def feature_shapes(files, expected_dim: int | None = None) -> list[tuple[int, int]]:
     """(T, D) of every feature file, read from the headers only (``mmap_mode='r'``).
 
-    Checks that every file is a 2-D array and that all share one feature dim (or
+    Checks that every file is a non-empty 2-D array and that all share one feature dim (or
     ``expected_dim``): F24 has 28, S24 had 27; read D from the data, don't assume it.
     """
     shapes = []
     for f in files:
-        try:
-            arr = np.load(f, mmap_mode="r")
-        except Exception as err:
-            raise DataFormatError(f"{f} is not a readable .npy file ({err}); re-download the data") from err
+        arr = _open(f)
         if arr.ndim != 2:
             raise DataFormatError(f"{f} has shape {arr.shape}; expected (frames, features)")
+        if arr.shape[0] == 0:
+            raise DataFormatError(f"{f} is an empty utterance (0 frames); delete it and its transcript, "
+                                  "or re-download the data")
         shapes.append(arr.shape)
     dims = {d for _, d in shapes}
     if expected_dim is not None and dims != {expected_dim}:
-        bad = next(f for f, (_, d) in zip(files, shapes) if d != expected_dim)
-        raise DataFormatError(f"{bad} has feature dim {np.load(bad, mmap_mode='r').shape[1]}, "
-                              f"expected {expected_dim}")
+        bad, (_, d) = next((f, s) for f, s in zip(files, shapes) if s[1] != expected_dim)
+        raise DataFormatError(f"{bad} has feature dim {d}, expected {expected_dim}")
     if len(dims) > 1:
-        first = files[0]
-        bad = next(f for f, (_, d) in zip(files, shapes) if d != shapes[0][1])
-        raise DataFormatError(f"feature dims differ: {first} has {shapes[0][1]}, {bad} has "
-                              f"{np.load(bad, mmap_mode='r').shape[1]}; mixed data folders?")
+        bad, (_, d) = next((f, s) for f, s in zip(files, shapes) if s[1] != shapes[0][1])
+        raise DataFormatError(f"feature dims differ: {files[0]} has {shapes[0][1]}, {bad} has {d}; "
+                              "mixed data folders?")
     return shapes
+
+
+def check_split_dims(root, split: str, dim: int, features: str = "mfcc", dim_of=None) -> None:
+    """Check that every other split of ``root`` (sibling folders with a ``features`` folder) has
+    feature dim ``dim``, from the header of its first file: a dev or test split with another
+    dim would otherwise fail with a shape error after a whole epoch, or after training."""
+    dim_of = dim_of or (lambda shape: shape[-1] if len(shape) == 2 else None)
+    for other in sorted(Path(root).iterdir()):
+        folder = other / features
+        if other.name == split or not folder.is_dir():
+            continue
+        files = sorted(p for p in folder.iterdir() if p.suffix == ".npy" and not _is_resource_fork(p))
+        if not files:
+            continue
+        shape = _open(files[0]).shape
+        if dim_of(shape) != dim:
+            raise DataFormatError(
+                f"{files[0]} has shape {shape}: feature dim {dim_of(shape)}, but {split} has {dim}. "
+                f"All splits of {root} must come from one download (mixed terms, e.g. S24's 27-dim "
+                "and F24's 28-dim mfcc?): re-download the data into one folder")
 
 
 def read_frame_labels(path, num_frames: int) -> np.ndarray:
     """Frame labels of one HW1P2 transcript as class indices (num_frames,), uint8.
 
     The file must hold ``num_frames + 2`` phoneme strings starting with ``[SOS]`` and
-    ending with ``[EOS]`` (which are stripped).
+    ending with ``[EOS]`` (which are stripped), and neither inside.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataFormatError(f"transcript {path} is missing (every mfcc file needs one with the "
-                              "same name)")
-    try:
-        labels = np.load(path, allow_pickle=False)
-    except ValueError as err:  # object arrays need pickle: not the competition's format
-        raise DataFormatError(f"{path} is not an array of phoneme strings ({err}); re-download the data") from err
+    labels = _load_strings(path, "transcript")
     if labels.ndim != 1 or len(labels) != num_frames + 2:
         raise DataFormatError(f"{path} has {labels.shape} labels for {num_frames} frames; expected "
                               f"{num_frames + 2} ([SOS] + one per frame + [EOS])")
-    if labels[0] != "[SOS]" or labels[-1] != "[EOS]":
+    inner = _strip_sos_eos(labels, path)
+    return encode_phonemes(inner, source=path).astype(np.uint8)
+
+
+def read_symbols(path, vocab) -> np.ndarray:
+    """One HW3P2 transcript: phoneme strings between [SOS] and [EOS] -> ids of ``vocab`` (int64)."""
+    path = Path(path)
+    labels = _load_strings(path, "transcript")
+    if labels.ndim != 1:
+        raise DataFormatError(f"{path} has shape {labels.shape}; expected a 1-D array of phonemes")
+    inner = _strip_sos_eos(labels, path)
+    if len(inner) == 0:
+        raise DataFormatError(f"{path} is an empty transcript (only [SOS] and [EOS]); delete the "
+                              "utterance (its mfcc and transcript files) or re-download the data")
+    try:
+        return np.asarray(vocab.encode(inner.tolist()), dtype=np.int64)
+    except ValueError as err:
+        raise DataFormatError(f"{path}: {err}") from None
+
+
+def _load_strings(path: Path, what: str) -> np.ndarray:
+    if not path.exists():
+        raise DataFormatError(f"{what} {path} is missing (every feature file needs one with the same name)")
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as err:  # object arrays need pickle: not the competition's format
+        raise DataFormatError(f"{path} is not an array of phoneme strings ({err}); re-download the data") from err
+    except OSError as err:
+        raise DataFormatError(f"{path} is not a readable .npy file ({err}); re-download the data") from err
+    if arr.dtype.kind != "U":
+        raise DataFormatError(f"{path} holds {arr.dtype} values, not phoneme strings; is it a feature "
+                              "file in the transcript folder? re-download the data")
+    return arr
+
+
+def _strip_sos_eos(labels: np.ndarray, path) -> np.ndarray:
+    if len(labels) < 2 or labels[0] != _SOS or labels[-1] != _EOS:
+        first, last = (labels[0], labels[-1]) if len(labels) else (None, None)
         raise DataFormatError(f"{path} must start with '[SOS]' and end with '[EOS]', found "
-                              f"{labels[0]!r} ... {labels[-1]!r}")
-    return encode_phonemes(labels[1:-1], source=path).astype(np.uint8)
+                              f"{first!r} ... {last!r}")
+    inner = labels[1:-1]
+    inside = np.flatnonzero((inner == _SOS) | (inner == _EOS))
+    if len(inside):
+        k = int(inside[0])
+        raise DataFormatError(f"{path} has {inner[k]!r} inside the transcript (position {k + 1} of "
+                              f"{len(labels)}), not only at its ends: two transcripts joined? "
+                              "re-download the data or remove the marker")
+    return inner
 
 
 def encode_phonemes(labels, source="transcript") -> np.ndarray:
-    """Phoneme strings -> indices into PHONEMES; an unknown symbol names the source."""
+    """HW1P2 phoneme strings -> indices into PHONEMES; an unknown symbol names the source."""
     try:
         return np.fromiter((PHONEME_TO_INDEX[str(p)] for p in labels), dtype=np.int64, count=len(labels))
     except KeyError as err:
@@ -111,3 +240,96 @@ def cmvn(features: np.ndarray, eps: float = 1e-8) -> np.ndarray:
     mean = features.mean(axis=0, keepdims=True)
     std = features.std(axis=0, keepdims=True)
     return (features - mean) / (std + eps)
+
+
+# ---------------------------------------------------------------------------------------------
+# Which layout does a folder hold?
+def _split_dirs(folder: Path, features: str) -> list[Path]:
+    try:
+        children = sorted(p for p in folder.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    return [c for c in children if (c / features).is_dir()]
+
+
+def _phoneme_kind(folder: Path) -> str | None:
+    """"hw1p2" (frame labels: T + 2 per transcript), "hw3p2" (phoneme sequences, far shorter
+    than the frames) or None (undecided) for a folder with mfcc/ and transcript/ splits."""
+    votes = []
+    for split in _split_dirs(folder, "mfcc"):
+        if (split / "random_submission.csv").exists():
+            return "hw3p2"
+        labels = split / "transcript"
+        if not labels.is_dir():
+            continue
+        names = sorted(p.name for p in labels.iterdir() if p.suffix == ".npy" and not _is_resource_fork(p))
+        for name in names[:3]:
+            try:
+                t = np.load(split / "mfcc" / name, mmap_mode="r").shape[0]
+                n = len(np.load(labels / name, allow_pickle=False))
+            except Exception:  # noqa: BLE001 (unreadable files get their own error later)
+                continue
+            votes.append("hw1p2" if n == t + 2 else "hw3p2" if n < t / 2 else None)
+        if votes:
+            break
+    if "hw1p2" in votes:
+        return "hw1p2"
+    if votes and all(v == "hw3p2" for v in votes):
+        return "hw3p2"
+    name = folder.name.lower()
+    return "hw1p2" if "hw1p2" in name else "hw3p2" if "hw3p2" in name else None
+
+
+def detect_layout(folder) -> str | None:
+    """The homework whose layout ``folder`` holds: "hw1p2", "hw3p2", "hw4p2", "hw1p2|hw3p2"
+    (mfcc and transcripts, undecided), or None."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return None
+    if _split_dirs(folder, "fbank"):
+        return "hw4p2"
+    if _split_dirs(folder, "mfcc"):
+        return _phoneme_kind(folder) or "hw1p2|hw3p2"
+    return None
+
+
+def _matches(found: str | None, homework: str) -> bool:
+    return found is not None and homework in found.split("|")
+
+
+def locate_data_root(root, homework: str, split: str | None = None) -> Path:
+    """``root`` as a Path if it holds ``homework``'s layout ("hw1p2" | "hw3p2" | "hw4p2").
+
+    ``split`` only names the folder in the message when nothing is found.
+
+    Otherwise a DataFormatError that says what is there: the layout found one level up or
+    down (and the DATA_ROOT to use), another homework's layout, or how to download the data.
+    """
+    if homework not in LAYOUTS:
+        raise ValueError(f"homework must be one of {sorted(LAYOUTS)}, got {homework!r}")
+    root, layout = Path(root), LAYOUTS[homework]
+    found = detect_layout(root)
+    if _matches(found, homework):
+        return root
+    if found is not None:
+        others = " or ".join(LAYOUTS[h].name for h in found.split("|"))
+        raise DataFormatError(
+            f"DATA_ROOT {root} holds the {others} layout ({LAYOUTS[found.split('|')[0]].features}/ and "
+            f"{LAYOUTS[found.split('|')[0]].labels}/ per split), not {layout.name}'s. Point it at the "
+            f"{layout.name} download (folder {layout.folder}/). {layout.hint(root)}")
+    candidates = [("one level up", root.parent)]
+    if root.is_dir():
+        below = sorted(p for p in root.iterdir() if p.is_dir())[:100]
+        below += [q for p in below if p.name == layout.folder or p.name.startswith(("hw", "11"))
+                  for q in sorted(p.iterdir()) if q.is_dir()][:100]
+        candidates += [("one level down" if c.parent == root else "two levels down", c) for c in below]
+    for where, folder in candidates:
+        if _matches(detect_layout(folder), homework):
+            raise DataFormatError(
+                f"DATA_ROOT {root} does not hold the {layout.name} layout, but it was found {where} at "
+                f"{folder}: set DATA_ROOT = {str(folder)!r}")
+    if not root.is_dir():
+        raise DataFormatError(f"folder {root} does not exist. {layout.hint(root)}")
+    missing = root / (split or "train-clean-100") / layout.features
+    raise DataFormatError(f"folder {missing} does not exist ({root} holds no split folder with "
+                          f"{layout.features}/). {layout.hint(root)}")

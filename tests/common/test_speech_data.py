@@ -71,7 +71,7 @@ def test_test_split_without_labels_yields_windows_only(tmp_path):
     ("no_sos", "must start with '\\[SOS\\]'"),
     ("dim", "feature dims differ"),
     ("unknown", "unknown phoneme 'XX'"),
-    ("no_transcript", "transcript .* is missing"),
+    ("no_transcript", "1 feature files have no transcript .*100-2000-0000.npy"),
     ("nan", "100-2000-0000.npy contains NaN or inf"),
     ("pickled", "100-2000-0000.npy is not an array of phoneme strings"),
 ])

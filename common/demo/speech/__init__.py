@@ -13,9 +13,10 @@ or a dict of counts. Same seed, same bytes; a folder already written with the sa
 arguments is returned as it is. Test answers: ``root/"demo_truth"/"test-clean"``.
 NumPy only (no torch), so that importing it is fast.
 """
-# the 42 phonemes of HW1P2/HW3P2 in the course's order (label = index): one list, in the
-# readers' module (NumPy only)
-from ...speech.io import PHONEMES
+# the 42 phonemes of HW1P2/HW3P2 in the course's order (label = index): one list, the vocabulary's
+from ...speech.vocab import HW1_PHONEMES
 from .layouts import DEMO_SIZES, resolve_size, write_hw1p2, write_hw3p2, write_hw4p2
+
+PHONEMES = HW1_PHONEMES.tokens
 
 __all__ = ["DEMO_SIZES", "PHONEMES", "resolve_size", "write_hw1p2", "write_hw3p2", "write_hw4p2"]

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ...files import atomic_folder
-
+from ...speech.vocab import HW3_PHONEMES
 from .corpus import capacity, texts, utterances
 from .synth import logmel_to_mfcc
 
@@ -33,7 +33,7 @@ _SPLITS = (("train-clean-100", "train"), ("dev-clean", "dev"), ("test-clean", "t
 _SPLIT_OF = {key: split for split, key in _SPLITS} | {"text_for_lm": "text-for-LM"}
 
 # HW3P2 one-character phoneme codes (DATA.md), blank excluded: for random_submission.csv.
-_HW3_CHARS = "-Gfm@runiWvUoaRhzkCweZtEyAbpTDcgljOSdYsI"
+_HW3_CHARS = "".join(HW3_PHONEMES.codes[1:])
 
 
 def resolve_size(size) -> dict:
@@ -107,8 +107,6 @@ def _phone_transcript(u) -> np.ndarray:
 
 def _chars(text: str) -> np.ndarray:
     return np.array(list(text), dtype="<U1")
-
-
 
 
 def _fill_phonemes(root: Path, counts: dict, seed: int, transcript) -> dict:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...speech.io import PHONEME_TO_INDEX, PHONEMES
+from ...speech.vocab import HW1_PHONEMES
 from .lexicon import LEXICON, sample_sentence
 
 N_MELS = 80
@@ -116,8 +116,8 @@ PHONES: dict[str, Phone] = {
     "JH": _c("affr", (400, 2000, 2600), 9, noise=(*_SH_BAND, 0.3), bar=0.25, closure=0.45),
 }
 
-PHONE_INDEX = PHONEME_TO_INDEX
-assert set(PHONES) == set(PHONEMES[:40])
+PHONE_INDEX = HW1_PHONEMES.index
+assert set(PHONES) == set(HW1_PHONEMES.tokens[:40])
 
 # Per-frame noise of the log-mel (natural log units), the difficulty knobs: white across the
 # bins, and smooth across the bins (random per-frame spectral shape: it hides the envelope of
