@@ -1,8 +1,11 @@
 """``make demo``: execute every finished notebook headless on demo data.
 
 Each notebook runs with papermill in demo mode; its executed copy, plots, submission files
-and ``metrics.json`` go to ``runs/<homework>/``. The defaults inside the notebooks are for
-the real competition on a GPU; the overrides below size the demo runs for a CPU.
+and ``metrics.json`` go to its own folder: ``runs/<homework>/`` for a Part 2 notebook,
+``runs/<homework>/<notebook>/`` for a Part 1 notebook (the notebooks' own ``OUTPUT_DIR``
+defaults are the same folders). A headline metric missing from a notebook's ``metrics.json``
+fails the run. The defaults inside the notebooks are for the real competition on a GPU; the
+overrides below size the demo runs for a CPU.
 
     python -m common.run_notebooks --size small          # all notebooks
     python -m common.run_notebooks --only hw1p2          # one of them
@@ -70,13 +73,12 @@ def main(argv=None) -> int:
         print(f"== {nb.name}: running {nb.path} -> {out.relative_to(REPO_ROOT)}/", flush=True)
         t0 = time.perf_counter()
         try:
-            metrics = run_notebook(path, out, params)
+            shown = headline_metrics(nb, run_notebook(path, out, params), out)
         except Exception as err:  # report every notebook, then fail
             print(f"!! {nb.name} FAILED: {type(err).__name__}: {str(err)[-2000:]}")
             failed.append(nb.name)
             continue
         seconds = time.perf_counter() - t0
-        shown = {k: metrics[k] for k in nb.headline if k in metrics} or metrics
         results.append((nb, out, seconds, shown))
         print(f"   done in {seconds:.0f} s: {_fmt(shown)}", flush=True)
     print("\nResults (executed notebooks, plots, submissions and metrics.json):")
@@ -86,6 +88,17 @@ def main(argv=None) -> int:
         print(f"FAILED: {', '.join(failed)}")
         return 1
     return 0
+
+
+def headline_metrics(nb: DemoNotebook, metrics: dict, out=None) -> dict:
+    """The headline keys of ``nb`` from its ``metrics.json``; a missing key is an error (the
+    notebook stopped saving a figure the README quotes), not a shorter summary line."""
+    missing = [k for k in nb.headline if k not in metrics]
+    if missing:
+        where = f"{out}/metrics.json" if out is not None else "metrics.json"
+        raise ValueError(f"{nb.path} did not save the headline metric(s) {missing} in {where} "
+                       f"(it saved {sorted(metrics)}): save them with save_metrics(OUTPUT_DIR, ...)")
+    return {k: metrics[k] for k in nb.headline}
 
 
 def _fmt(metrics: dict) -> str:
