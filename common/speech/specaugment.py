@@ -44,22 +44,27 @@ def time_mask(x: torch.Tensor, num_masks: int = 2, max_width: int = 10, lengths=
 
 
 def freq_mask(x: torch.Tensor, num_masks: int = 2, max_width: int = 4, mask_value: float = 0.0,
-              generator: torch.Generator | None = None) -> torch.Tensor:
+              generator: torch.Generator | None = None, lengths=None) -> torch.Tensor:
     """Mask ``num_masks`` bands of up to ``max_width`` feature bins per sample (all frames).
 
-    x: (B, T, F). Returns a new tensor.
+    x: (B, T, F); with ``lengths`` (B,) the padding frames (t >= length) are left as they are.
+    Returns a new tensor.
     """
-    B, _, F = x.shape
-    mask = _band_mask(B, F, num_masks, max_width, None, x.device, generator)     # (B, F)
-    return x.masked_fill(mask[:, None, :], mask_value)
+    B, T, F = x.shape
+    mask = _band_mask(B, F, num_masks, max_width, None, x.device, generator)[:, None, :]  # (B, 1, F)
+    if lengths is not None:
+        real = torch.arange(T, device=x.device)[None, :] < torch.as_tensor(lengths, device=x.device)[:, None]
+        mask = mask & real[:, :, None]                                           # (B, T, F)
+    return x.masked_fill(mask, mask_value)
 
 
 def spec_augment(x: torch.Tensor, *, time_masks: int = 2, time_width: int = 10, freq_masks: int = 2,
                  freq_width: int = 4, lengths=None, mask_value: float = 0.0,
                  generator: torch.Generator | None = None) -> torch.Tensor:
     """Frequency then time masking of a (B, T, F) batch (the SpecAugment LD-style policy
-    without time warping)."""
+    without time warping). With ``lengths`` (B,) of a padded batch, time masks lie inside each
+    sample's real frames and padding frames are never changed."""
     if x.dim() != 3:
         raise ValueError(f"spec_augment expects (batch, time, features), got shape {tuple(x.shape)}")
-    x = freq_mask(x, freq_masks, freq_width, mask_value, generator)
+    x = freq_mask(x, freq_masks, freq_width, mask_value, generator, lengths=lengths)
     return time_mask(x, time_masks, time_width, lengths, mask_value, generator)

@@ -67,3 +67,19 @@ def test_zero_width_or_count_is_identity_and_bad_shape_raises():
     assert torch.equal(freq_mask(x, max_width=0), x)
     with pytest.raises(ValueError, match=r"\(batch, time, features\)"):
         spec_augment(torch.rand(10, 3))
+
+
+def test_padded_batch_padding_untouched_and_lengths_respected():
+    from common.speech.utterances import collate_utterances
+    g = torch.Generator().manual_seed(3)
+    items = [(torch.rand(t, 6) + 1.0, None) for t in (30, 7, 18, 1)]
+    batch = collate_utterances(items)
+    y = spec_augment(batch.features, time_masks=3, time_width=8, freq_masks=2, freq_width=3,
+                     lengths=batch.feature_lengths, mask_value=-5.0, generator=g)
+    pad = ~batch.mask                                          # (B, T) padding frames
+    assert torch.equal(y[pad], batch.features[pad])            # still exact zeros, not -5
+    assert (y[batch.mask] == -5.0).any()                       # masking happened on real frames
+    # same generator state without lengths: the masks reach into the padding
+    y2 = spec_augment(batch.features, freq_masks=2, freq_width=3, time_masks=0,
+                      mask_value=-5.0, generator=torch.Generator().manual_seed(3))
+    assert (y2[pad] == -5.0).any()
