@@ -212,15 +212,15 @@ def _load_strings(path: Path, what: str) -> np.ndarray:
 
 def _strip_sos_eos(labels: np.ndarray, path) -> np.ndarray:
     if len(labels) < 2 or labels[0] != _SOS or labels[-1] != _EOS:
-        first, last = (labels[0], labels[-1]) if len(labels) else (None, None)
+        first, last = (str(labels[0]), str(labels[-1])) if len(labels) else (None, None)
         raise DataFormatError(f"{path} must start with '[SOS]' and end with '[EOS]', found "
                               f"{first!r} ... {last!r}")
     inner = labels[1:-1]
     inside = np.flatnonzero((inner == _SOS) | (inner == _EOS))
     if len(inside):
         k = int(inside[0])
-        raise DataFormatError(f"{path} has {inner[k]!r} inside the transcript (position {k + 1} of "
-                              f"{len(labels)}), not only at its ends: two transcripts joined? "
+        raise DataFormatError(f"{path} has {str(inner[k])!r} inside the transcript (at index {k + 1} of "
+                              f"{len(labels)} labels), not only at its ends: two transcripts joined? "
                               "re-download the data or remove the marker")
     return inner
 

@@ -1,0 +1,283 @@
+"""Speech readers given data a user really gets wrong: each case must fail before training with a
+DataFormatError naming the file (or folder) and the fix, or, for harmless debris, load with a
+warning. HW1P2 (load_frame_store), HW3P2 (load_hw3p2) and HW4P2 (load_hw4p2, read_lm_text)."""
+import numpy as np
+import pytest
+
+from common.speech.frames import load_frame_store
+from common.speech.io import DataFormatError, detect_layout, locate_data_root
+from common.speech.utterances import load_hw3p2, load_hw4p2, read_lm_text
+from tests.common.speech_fixtures import write_hw3_split, write_hw4_split, write_split
+
+TRAIN, DEV, TEST = "train-clean-100", "dev-clean", "test-clean"
+
+
+def hw1(root, **kw):
+    return load_frame_store(root, TRAIN, context=2, progress=False, **kw)
+
+
+def hw3(root, split=TRAIN, **kw):
+    return load_hw3p2(root, split, progress=False, **kw)
+
+
+def hw4(root, split=TRAIN, **kw):
+    return load_hw4p2(root, split, progress=False, **kw)
+
+
+@pytest.fixture
+def hw1_root(tmp_path):
+    root = tmp_path / "11-785-f24-hw1p2"
+    write_split(root, TRAIN, [6, 5, 7])
+    write_split(root, DEV, [4, 6], seed=1)
+    write_split(root, TEST, [5], labels=False, seed=2)
+    return root
+
+
+@pytest.fixture
+def hw3_root(tmp_path):
+    root = tmp_path / "11-785-f24-hw3p2"
+    write_hw3_split(root, TRAIN, [40, 33, 57])
+    write_hw3_split(root, DEV, [30, 41], seed=1)
+    write_hw3_split(root, TEST, [35], labels=False, seed=2)
+    return root
+
+
+@pytest.fixture
+def hw4_root(tmp_path):
+    root = tmp_path / "hw4p2"
+    write_hw4_split(root, TRAIN, [40, 33, 57])
+    write_hw4_split(root, DEV, [30, 41], seed=1)
+    write_hw4_split(root, TEST, [35], labels=False, seed=2)
+    (root / "text-for-LM").mkdir()
+    np.save(root / "text-for-LM" / "0001.npy", np.array(list("THE OLD DAY"), dtype="<U1"))
+    return root
+
+
+def first(root, split, folder):
+    return sorted((root / split / folder).glob("*.npy"))[0]
+
+
+# ---------------------------------------------------------------- feature dims across splits
+def test_hw1_dev_split_with_another_dim_fails_when_train_loads(hw1_root):
+    for f in (hw1_root / DEV / "mfcc").glob("*.npy"):
+        np.save(f, np.zeros((len(np.load(f)), 27), np.float32))
+    with pytest.raises(DataFormatError, match=r"dev-clean/mfcc/.*feature dim 27, but train-clean-100 has 28"
+                                               r".*one download"):
+        hw1(hw1_root)
+
+
+def test_hw1_test_split_with_another_dim_fails_when_train_loads(hw1_root):
+    np.save(first(hw1_root, TEST, "mfcc"), np.zeros((5, 27), np.float32))
+    with pytest.raises(DataFormatError, match=r"test-clean/mfcc/.*feature dim 27"):
+        hw1(hw1_root)
+
+
+def test_hw3_test_split_with_another_dim_fails_when_train_loads(hw3_root):
+    np.save(first(hw3_root, TEST, "mfcc"), np.zeros((35, 27), np.float32))
+    with pytest.raises(DataFormatError, match=r"test-clean/mfcc/.*feature dim 27, but train-clean-100 has 28"):
+        hw3(hw3_root)
+
+
+def test_hw4_dev_split_without_80_bins_fails_when_train_loads(hw4_root):
+    np.save(first(hw4_root, DEV, "fbank"), np.zeros((30, 40), np.float32))
+    with pytest.raises(DataFormatError, match=r"dev-clean/fbank/.*feature dim 40, but train-clean-100 has 80"):
+        hw4(hw4_root)
+
+
+def test_hw4_file_without_80_bins(hw4_root):
+    np.save(first(hw4_root, TRAIN, "fbank"), np.zeros((30, 40), np.float32))
+    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy has shape \(30, 40\): no axis of 80 mel bins"):
+        hw4(hw4_root)
+
+
+def test_hw4_mixed_orientations_in_one_split(hw4_root):
+    f = sorted((hw4_root / TRAIN / "fbank").glob("*.npy"))[1]
+    np.save(f, np.load(f).T)
+    with pytest.raises(DataFormatError, match=r"501-6001-0001.npy is stored as \(80, T\) but .*500-6000-0000.npy "
+                                               r"as \(T, 80\)"):
+        hw4(hw4_root)
+
+
+# ---------------------------------------------------------------- [SOS]/[EOS] inside a transcript
+@pytest.mark.parametrize("marker", ["[SOS]", "[EOS]"])
+def test_hw1_marker_inside_transcript(hw1_root, marker):
+    f = first(hw1_root, TRAIN, "transcript")
+    lab = list(np.load(f))
+    lab[3] = marker
+    np.save(f, np.array(lab))
+    with pytest.raises(DataFormatError, match=rf"100-2000-0000.npy has '\{marker[:-1]}\]' inside the transcript "
+                                               r"\(at index 3 of 8 labels\)"):
+        hw1(hw1_root)
+
+
+def test_hw3_marker_inside_transcript(hw3_root):
+    f = first(hw3_root, TRAIN, "transcript")
+    lab = list(np.load(f))
+    np.save(f, np.array(lab[:2] + ["[EOS]", "[SOS]"] + lab[2:]))
+    with pytest.raises(DataFormatError, match=r"300-4000-0000.npy has '\[EOS\]' inside the transcript"):
+        hw3(hw3_root)
+
+
+def test_hw4_marker_inside_text(hw4_root):
+    f = first(hw4_root, TRAIN, "text")
+    np.save(f, np.array(["THE OLD<|endoftext|>MAN"]))
+    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy has '<\|endoftext\|>' inside the transcript"):
+        hw4(hw4_root)
+
+
+# ---------------------------------------------------------------- unknown symbols, empty utterances
+def test_hw3_unknown_phoneme(hw3_root):
+    f = first(hw3_root, TRAIN, "transcript")
+    lab = list(np.load(f))
+    np.save(f, np.array(lab[:2] + ["QQ"] + lab[2:]))
+    with pytest.raises(DataFormatError, match=r"300-4000-0000.npy: unknown symbol 'QQ'"):
+        hw3(hw3_root)
+
+
+def test_hw4_lower_case_text_is_unknown_and_says_upper(hw4_root):
+    np.save(first(hw4_root, TRAIN, "text"), np.array(list("the old man"), dtype="<U1"))
+    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy contains symbols outside .*'a'.*upper case"):
+        hw4(hw4_root)
+
+
+def test_hw1_empty_utterance(hw1_root):
+    np.save(first(hw1_root, TRAIN, "mfcc"), np.zeros((0, 28), np.float32))
+    with pytest.raises(DataFormatError, match=r"100-2000-0000.npy is an empty utterance \(0 frames\); delete"):
+        hw1(hw1_root)
+
+
+def test_hw3_empty_transcript(hw3_root):
+    np.save(first(hw3_root, TRAIN, "transcript"), np.array(["[SOS]", "[EOS]"]))
+    with pytest.raises(DataFormatError, match=r"300-4000-0000.npy is an empty transcript"):
+        hw3(hw3_root)
+
+
+def test_hw4_empty_fbank(hw4_root):
+    np.save(first(hw4_root, TRAIN, "fbank"), np.zeros((0, 80), np.float32))
+    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy is an empty utterance"):
+        hw4(hw4_root)
+
+
+def test_hw4_empty_text(hw4_root):
+    np.save(first(hw4_root, TRAIN, "text"), np.array([], dtype="<U1"))
+    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy is an empty transcript"):
+        hw4(hw4_root)
+
+
+# ---------------------------------------------------------------- file names that do not match
+def test_hw1_transcript_renamed(hw1_root):
+    f = first(hw1_root, TRAIN, "transcript")
+    f.rename(f.with_name("999-1-0000.npy"))
+    with pytest.raises(DataFormatError, match=r"do not match: 1 feature files have no transcript .*100-2000-0000"
+                                               r".*1 transcripts have no feature file .*999-1-0000"):
+        hw1(hw1_root)
+
+
+def test_hw3_names_differ(hw3_root):
+    f = first(hw3_root, DEV, "mfcc")
+    f.rename(f.with_name("301-9-0000.npy"))
+    with pytest.raises(DataFormatError, match=r"dev-clean/mfcc and .*dev-clean/transcript do not match"):
+        hw3(hw3_root, DEV)
+
+
+def test_hw4_names_differ(hw4_root):
+    (first(hw4_root, TRAIN, "text")).unlink()
+    with pytest.raises(DataFormatError, match=r"1 feature files have no transcript .*500-6000-0000"):
+        hw4(hw4_root)
+
+
+# ---------------------------------------------------------------- macOS resource files
+def test_hw1_macos_resource_files_are_skipped_with_a_warning(hw1_root):
+    (hw1_root / TRAIN / "mfcc" / "._100-2000-0000.npy").write_bytes(b"\x00\x05\x16\x07Mac OS X")
+    (hw1_root / TRAIN / "transcript" / "._100-2000-0000.npy").write_bytes(b"\x00\x05\x16\x07")
+    with pytest.warns(UserWarning, match=r"skipping 1 macOS resource files .*\._100-2000-0000.npy"):
+        store = hw1(hw1_root)
+    assert store.lengths == [6, 5, 7]
+
+
+def test_hw3_macos_resource_files_are_skipped(hw3_root):
+    (hw3_root / TRAIN / "mfcc" / "._300-4000-0000.npy").write_bytes(b"\x00\x05\x16\x07")
+    with pytest.warns(UserWarning, match="macOS resource files"):
+        store = hw3(hw3_root)
+    assert len(store) == 3 and "._300-4000-0000" not in store.ids
+
+
+def test_hw4_macos_resource_files_are_skipped(hw4_root):
+    (hw4_root / TRAIN / "text" / "._500-6000-0000.npy").write_bytes(b"\x00\x05\x16\x07")
+    (hw4_root / TRAIN / "fbank" / "._500-6000-0000.npy").write_bytes(b"\x00\x05\x16\x07")
+    with pytest.warns(UserWarning, match="macOS resource files"):
+        assert len(hw4(hw4_root)) == 3
+
+
+# ---------------------------------------------------------------- DATA_ROOT one level off
+def test_hw1_root_one_level_too_high(hw1_root):
+    with pytest.raises(DataFormatError, match=rf"found one level down at {hw1_root}: set DATA_ROOT"):
+        hw1(hw1_root.parent)
+
+
+def test_hw3_root_two_levels_too_high_like_kaggle_input(tmp_path):
+    root = tmp_path / "input" / "hw3p2-785-f24" / "11-785-f24-hw3p2"
+    write_hw3_split(root, TRAIN, [40, 30])
+    with pytest.raises(DataFormatError, match=rf"found two levels down at {root}"):
+        hw3(tmp_path / "input")
+
+
+def test_hw1_root_one_level_too_low(hw1_root):
+    with pytest.raises(DataFormatError, match=rf"found one level up at {hw1_root}: set DATA_ROOT = '{hw1_root}'"):
+        hw1(hw1_root / TRAIN)
+
+
+def test_hw4_root_one_level_too_low(hw4_root):
+    with pytest.raises(DataFormatError, match=rf"HW4P2 layout, but it was found one level up at {hw4_root}"):
+        hw4(hw4_root / "text-for-LM")
+
+
+def test_missing_root_says_how_to_download(tmp_path):
+    with pytest.raises(DataFormatError, match=r"does not exist.*kaggle competitions download -c hw3p2-785-f24"
+                                               r".*DEMO=True"):
+        hw3(tmp_path / "nowhere")
+
+
+# ---------------------------------------------------------------- another homework's layout
+def test_hw1_reader_on_hw3_data_names_the_layout(hw3_root):
+    with pytest.raises(DataFormatError, match=r"holds the HW3P2 layout .*not HW1P2's"):
+        hw1(hw3_root)
+
+
+def test_hw3_reader_on_hw1_data_names_the_layout(hw1_root):
+    with pytest.raises(DataFormatError, match=r"holds the HW1P2 layout .*not HW3P2's.*11-785-f24-hw3p2"):
+        hw3(hw1_root)
+
+
+def test_hw3_reader_on_hw4_data_names_the_layout(hw4_root):
+    with pytest.raises(DataFormatError, match=r"holds the HW4P2 layout \(fbank/ and text/ per split\), not HW3P2's"):
+        hw3(hw4_root)
+
+
+def test_hw4_reader_on_hw1_data_names_the_layout(hw1_root):
+    with pytest.raises(DataFormatError, match=r"holds the HW1P2 layout \(mfcc/ and transcript/"):
+        hw4(hw1_root)
+
+
+def test_lm_text_reader_on_hw3_data(hw3_root):
+    with pytest.raises(DataFormatError, match=r"holds the HW3P2 layout"):
+        read_lm_text(hw3_root)
+
+
+def test_layout_detection_of_the_demo_and_hand_made_folders(hw1_root, hw3_root, hw4_root):
+    assert [detect_layout(r) for r in (hw1_root, hw3_root, hw4_root)] == ["hw1p2", "hw3p2", "hw4p2"]
+    assert detect_layout(hw1_root / TRAIN) is None
+    assert locate_data_root(hw3_root, "hw3p2") == hw3_root
+
+
+# ---------------------------------------------------------------- what must still load
+def test_test_splits_load_without_transcripts(hw3_root, hw4_root):
+    assert hw3(hw3_root, TEST).targets is None
+    assert hw4(hw4_root, TEST).targets is None
+
+
+def test_mixed_splits_dims_are_fine_for_s25_fbank_everywhere(tmp_path):
+    root = tmp_path / "hw4p2"
+    write_hw4_split(root, TRAIN, [40, 33], transposed=True)
+    write_hw4_split(root, DEV, [30], transposed=False, seed=1)   # F24 dev next to S25 train
+    assert hw4(root).dim == 80 and hw4(root, DEV).dim == 80
