@@ -117,8 +117,8 @@ class Vocab:
         the first eos, and blank/pad ids are removed (CTC collapsing is the decoder's job)."""
         ids = self._ids(ids)
         if strip_special:
-            if self.sos is not None and ids and ids[0] == self.sos and self.sos != self.eos:
-                ids = ids[1:]
+            if self.sos is not None and ids and ids[0] == self.sos:
+                ids = ids[1:]                  # sos = eos (HW4): a leading one is the start
             if self.eos is not None and self.eos in ids:
                 ids = ids[:ids.index(self.eos)]
             special = self.special_ids
