@@ -9,6 +9,8 @@
 """
 from __future__ import annotations
 
+import math  # noqa: F401  (docstring example)
+
 import torch
 
 __all__ = ["ctc_greedy_decode", "ctc_beam_search"]
@@ -52,72 +54,152 @@ def ctc_greedy_decode(log_probs: torch.Tensor, lengths, blank: int = 0) -> list[
     return [best[b][keep[b]].tolist() for b in range(B)]
 
 
-def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10, blank: int = 0,
-                    prune_log_prob: float | None = None) -> list[list[tuple[list[int], float]]]:
-    """CTC prefix beam search in log space.
+# Prefixes are identified by a pair of polynomial hashes modulo the Mersenne prime 2**31 - 1
+# packed into one int64 (collision chance about L**2 / 2**62 for prefixes of L tokens).
+_MOD = 2 ** 31 - 1
+_BASES = (1_000_003, 998_244_353 % _MOD)
 
-    log_probs: (B, T, C) log probabilities (after log_softmax), any float dtype and device; the
-    search runs in float64 on the CPU. lengths: (B,) ints or None (all T frames).
+
+def _extend_hash(h: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
+    """Hash of a prefix (h) followed by ``token`` (both int64 tensors of one shape)."""
+    hi, lo = h >> 31, h & _MOD
+    hi = (hi * _BASES[0] + token + 1) % _MOD
+    lo = (lo * _BASES[1] + token + 1) % _MOD
+    return (hi << 31) | lo
+
+
+def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10, blank: int = 0,
+                    prune_log_prob: float | None = None, *, lm=None, lm_weight: float = 0.0,
+                    insertion_bonus: float = 0.0) -> list[list[tuple[list[int], float]]]:
+    """CTC prefix beam search in log space, batched over utterances and beams.
+
+    log_probs: (B, T, C) log probabilities (after log_softmax), any float dtype; the search runs
+    in float64 on the tensor's device, one frame at a time for the whole batch (B x beam_width
+    prefixes as tensors). lengths: (B,) ints or None (all T frames).
     beam_width: prefixes kept after every frame, and the most hypotheses returned.
     prune_log_prob: when given, symbols (the blank included) whose log probability at a frame is
     below it are not tried at that frame; the frame's most probable symbol is always tried.
+    lm: a ``TokenScorer`` over the same C classes (shallow fusion): a prefix y ranks by
+    ``log P_ctc(y) + lm_weight * log P_lm(y) + insertion_bonus * len(y)``, the LM's end-of-sentence
+    term added after the last frame. insertion_bonus applies without an LM too.
 
-    Returns, for each utterance, up to ``beam_width`` pairs (class ids, total log probability of
-    all alignments of that sequence kept in the beam), best first. A narrow beam may miss the
-    best sequence; a beam wider than the number of distinct prefixes is exact.
+    Each prefix keeps two scores, the mass of the alignments ending in a blank and of those ending
+    in its last symbol ("a" + "a" stays "a", "a-" + "a" becomes "aa"); an extension equal to a
+    prefix already in the beam merges into it. Returns, per utterance, up to ``beam_width`` pairs
+    (class ids, score), best first; the score is the log probability of all alignments of the
+    sequence kept in the beam (plus the fusion terms). A beam wider than the number of distinct
+    prefixes is exact.
+
+    >>> lp = torch.tensor([[0.6, 0.4], [0.6, 0.4]]).log()[None]     # P("a") = .16 + .24 + .24
+    >>> [(seq, round(math.exp(score), 2)) for seq, score in ctc_beam_search(lp, beam_width=2)[0]]
+    [([1], 0.64), ([], 0.36)]
     """
     if beam_width < 1:
         raise ValueError(f"ctc_beam_search: beam_width must be >= 1, got {beam_width}")
     lengths = _check_ctc_input(log_probs, lengths, "ctc_beam_search")
-    all_lp = log_probs.detach().to("cpu", torch.float64)                    # one host copy (B, T, C)
-    return [_ctc_prefix_beam_search(all_lp[b, :int(lengths[b])], beam_width, blank, prune_log_prob)
-            for b in range(all_lp.shape[0])]
+    B, T, C = log_probs.shape
+    if lm is not None and lm.vocab_size != C:
+        raise ValueError(f"ctc_beam_search: the LM scores {lm.vocab_size} tokens but log_probs has "
+                         f"{C} classes; train the LM over the CTC classes (the blank never occurs)")
+    device, K = log_probs.device, beam_width
+    lp = log_probs.detach().to(torch.float64)
+    if prune_log_prob is not None:
+        tried = lp >= prune_log_prob
+        tried.scatter_(2, lp.argmax(2, keepdim=True), True)
+        lp = lp.masked_fill(~tried, NEG_INF)
+    order = torch.argsort(lengths, descending=True, stable=True)              # active rows first
+    lp = lp[order.to(device)]
+    sorted_lengths = lengths[order].tolist()
 
+    def full(value, dtype=torch.float64):
+        return torch.full((B, K), value, dtype=dtype, device=device)
 
-def _ctc_prefix_beam_search(lp: torch.Tensor, beam_width: int, blank: int,
-                            prune_log_prob: float | None) -> list[tuple[list[int], float]]:
-    """One utterance: lp (T, C) float64. Per frame the K beam prefixes give K*C+K candidates,
-    scored as tensors: K "stays" (same prefix, via a blank or a repeat of its last symbol) and
-    K*C extensions by one symbol; an extension equal to a prefix already in the beam merges into
-    that prefix's stay."""
-    C = lp.shape[1]
-    prefixes: list[tuple[int, ...]] = [()]
-    p_b = torch.zeros(1, dtype=torch.float64)                                 # (K,) ending in blank
-    p_nb = torch.full((1,), NEG_INF, dtype=torch.float64)                     # (K,) ending in a symbol
-    for frame in lp:                                                          # (C,)
-        if prune_log_prob is not None:
-            tried = frame >= prune_log_prob
-            tried[frame.argmax()] = True
-            frame = frame.masked_fill(~tried, NEG_INF)
-        K = len(prefixes)
-        total = torch.logaddexp(p_b, p_nb)                                    # (K,)
-        last = torch.tensor([p[-1] if p else -1 for p in prefixes], dtype=torch.long)
-        has_last = last >= 0
-        rows = torch.arange(K)[has_last]
-        last_lp = frame[last.clamp(min=0)]                                    # (K,)
-
-        stay_b = total + frame[blank]
-        stay_nb = torch.where(has_last, p_nb + last_lp, NEG_INF)              # "a" + "a" -> "a"
-        ext = total[:, None] + frame[None, :]                                 # (K, C)
-        ext[rows, last[has_last]] = p_b[has_last] + last_lp[has_last]         # "a-" + "a" -> "aa"
-        ext[:, blank] = NEG_INF
-
-        index = {p: k for k, p in enumerate(prefixes)}                        # merge ext into stays
-        merge = [(k, index[p[:-1]], p[-1]) for k, p in enumerate(prefixes) if p and p[:-1] in index]
-        if merge:
-            into, parent, symbol = (torch.tensor(m, dtype=torch.long) for m in zip(*merge))
-            stay_nb[into] = torch.logaddexp(stay_nb[into], ext[parent, symbol])
-            ext[parent, symbol] = NEG_INF
-
-        cand_b = torch.cat([stay_b, torch.full((K * C,), NEG_INF, dtype=torch.float64)])  # (K + K*C,)
-        cand_nb = torch.cat([stay_nb, ext.flatten()])
-        scores = torch.logaddexp(cand_b, cand_nb)
-        top_scores, top = scores.topk(min(beam_width, scores.numel()))
-        top = top[top_scores > NEG_INF]
-        if top.numel() == 0:                                                  # every symbol at -inf
-            return []
-        new_prefixes = [prefixes[j] if j < K else prefixes[(j - K) // C] + ((j - K) % C,) for j in top.tolist()]
-        prefixes, p_b, p_nb = new_prefixes, cand_b[top], cand_nb[top]
+    p_b, p_nb = full(NEG_INF), full(NEG_INF)                                 # (B, K) log masses
+    p_b[:, 0] = 0.0                                                           # slot 0: empty prefix
+    fused = full(0.0)                                                          # lm + bonus terms
+    last = full(-1, torch.long)                                                # last token, -1 empty
+    hashes, parent_hashes = full(0, torch.long), full(-1, torch.long)
+    rows_k = torch.arange(K, device=device)
+    back_parent = torch.empty((T, B, K), dtype=torch.long, device=device)      # for the traceback
+    back_token = torch.full((T, B, K), -1, dtype=torch.long, device=device)
+    back_parent[:] = rows_k
+    lm_state = lm_lp = None
+    if lm is not None:
+        lm_state = lm.initial(B * K, device=device)
+        lm_lp = lm_weight * lm.log_probs(lm_state).to(torch.float64).view(B, K, C) + insertion_bonus
+    active = B
+    for t in range(T):
+        while active and sorted_lengths[active - 1] <= t:
+            active -= 1
+        if active == 0:
+            break
+        n = active
+        frame = lp[:n, t]                                                      # (n, C)
+        pb, pnb, lst = p_b[:n], p_nb[:n], last[:n]
+        total = torch.logaddexp(pb, pnb)                                       # (n, K)
+        has_last = lst >= 0
+        lp_last = frame.gather(1, lst.clamp(min=0))                            # (n, K)
+        stay_b = total + frame[:, blank, None]
+        stay_nb = torch.where(has_last, pnb + lp_last, NEG_INF)               # "a" + "a" -> "a"
+        ext = total[:, :, None] + frame[:, None, :]                            # (n, K, C)
+        repeat = torch.where(has_last, pb + lp_last, ext[:, :, 0])             # "a-" + "a" -> "aa"
+        ext.scatter_(2, lst.clamp(min=0)[:, :, None], repeat[:, :, None])
+        ext[:, :, blank] = NEG_INF
+        # an extension j + c that is already in the beam as prefix k merges into k's stay
+        valid = total > NEG_INF
+        match = ((parent_hashes[:n, :, None] == hashes[:n, None, :]) & valid[:, None, :]
+                 & (valid & has_last)[:, :, None])                             # (n, k, j)
+        if bool(match.any()):
+            # prefixes in the beam are distinct: at most one parent j per k
+            matched = match.any(2)                                             # (n, k)
+            flat = match.to(torch.uint8).argmax(2) * C + lst.clamp(min=0)      # (n, k) into ext[j, last[k]]
+            ext = ext.flatten(1)
+            stay_nb = torch.where(matched, torch.logaddexp(stay_nb, ext.gather(1, flat)), stay_nb)
+            rows_n, ks = matched.nonzero(as_tuple=True)
+            ext[rows_n, flat[rows_n, ks]] = NEG_INF
+            ext = ext.view(n, K, C)
+        stay = torch.logaddexp(stay_b, stay_nb) + fused[:n]
+        ext_rank = ext + fused[:n, :, None]
+        if lm is not None:
+            ext_rank = ext_rank + lm_lp[:n]
+        elif insertion_bonus:
+            ext_rank = ext_rank + insertion_bonus
+        scores = torch.cat([stay, ext_rank.flatten(1)], dim=1)                 # (n, K + K*C)
+        top_scores, top = scores.topk(K, dim=1)
+        is_ext = (top >= K) & (top_scores > NEG_INF)
+        parent = torch.where(top >= K, (top - K) // C, top)
+        token = torch.where(is_ext, (top - K) % C, -1)
+        cand_b = torch.cat([stay_b, torch.full_like(ext.flatten(1), NEG_INF)], dim=1)
+        cand_nb = torch.cat([stay_nb, ext.flatten(1)], dim=1)
+        alive = top_scores > NEG_INF
+        p_b[:n] = torch.where(alive, cand_b.gather(1, top), NEG_INF)
+        p_nb[:n] = torch.where(alive, cand_nb.gather(1, top), NEG_INF)
+        fused[:n] = torch.where(alive, top_scores - torch.logaddexp(p_b[:n], p_nb[:n]), 0.0)
+        old_hash = hashes[:n].gather(1, parent)
+        parent_hashes[:n] = torch.where(is_ext, old_hash, parent_hashes[:n].gather(1, parent))
+        hashes[:n] = torch.where(is_ext, _extend_hash(old_hash, token.clamp(min=0)), old_hash)
+        last[:n] = torch.where(is_ext, token, lst.gather(1, parent))
+        back_parent[t, :n], back_token[t, :n] = parent, token
+        if lm is not None:
+            index = (torch.arange(B, device=device)[:, None] * K + back_parent[t]).flatten()
+            tokens = back_token[t].flatten()
+            lm_state = lm.advance(lm.select(lm_state, index), tokens)
+            lm_lp = lm_weight * lm.log_probs(lm_state).to(torch.float64).view(B, K, C) + insertion_bonus
     total = torch.logaddexp(p_b, p_nb)
-    order = total.argsort(descending=True).tolist()
-    return [(list(prefixes[k]), float(total[k])) for k in order[:beam_width]]
+    final = total + fused
+    if lm is not None:
+        final = final + lm_weight * lm.final(lm_state).to(torch.float64).view(B, K)
+    final = torch.where(total > NEG_INF, final, NEG_INF)
+    # traceback: the tokens emitted along each beam's history of parents
+    index = rows_k.expand(B, K)
+    emitted = torch.empty((T, B, K), dtype=torch.long, device=device)
+    for t in range(T - 1, -1, -1):
+        emitted[t] = back_token[t].gather(1, index)
+        index = back_parent[t].gather(1, index)
+    emitted, final = emitted.cpu().numpy(), final.cpu()
+    results: list = [None] * B
+    for i in range(B):
+        ranked = torch.argsort(final[i], descending=True, stable=True).tolist()
+        results[int(order[i])] = [(emitted[:, i, k][emitted[:, i, k] >= 0].tolist(), float(final[i, k]))
+                                  for k in ranked if final[i, k] > NEG_INF]
+    return results
