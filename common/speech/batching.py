@@ -30,7 +30,7 @@ class BucketBatchSampler:
     """
 
     def __init__(self, lengths, max_frames: int, *, shuffle: bool = True, seed: int = 0,
-                 drop_last: bool = False, length_noise: float = 0.1):
+                 drop_last: bool = False, length_noise: float = 0.05):
         self.lengths = np.asarray(lengths, dtype=np.int64).reshape(-1)
         if len(self.lengths) == 0:
             raise ValueError("BucketBatchSampler needs at least one utterance")

@@ -216,6 +216,11 @@ def read_text(path) -> str:
     while parts and parts[-1] in _TEXT_MARKERS:
         parts = parts[:-1]
     text = "".join(parts) if all(len(p) <= 1 for p in parts) else " ".join(parts)
+    stripped = None
+    while stripped != text:                      # markers glued to the ends of one string
+        stripped = text
+        for marker in _TEXT_MARKERS:
+            text = text.removeprefix(marker).removesuffix(marker)
     for marker in _TEXT_MARKERS:
         if marker in text:
             raise DataFormatError(f"{path} has {marker!r} inside the transcript, not only at its ends: "
