@@ -9,7 +9,7 @@ TORCH   := torch==2.13.0
 # demo size for `make demo` (tiny | small | medium); `make test` always uses tiny.
 DEMO_SIZE ?= small
 
-.PHONY: demo test bench venv clean
+.PHONY: demo test bench sweep venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,14 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/[!_]*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
+
+# Ablation sweep (common/sweep): make sweep NB=hw1p2 GRID="CONTEXT=0,5,15,30 DROPOUT=0,0.2" [REPEAT=2]
+# [DEMO_SIZE=tiny] [SWEEP_ARGS="--one-at-a-time --wandb"]; quote values with brackets: GRID='"HIDDEN_SIZES=[64],[128]"'.
+# Runs, results.csv and plots go to runs/sweeps/<notebook>/; a rerun skips the finished runs.
+REPEAT ?= 1
+sweep: $(STAMP)
+	$(if $(and $(NB),$(GRID)),,$(error usage: make sweep NB=hw1p2 GRID="CONTEXT=0,5 DROPOUT=0,0.2"))
+	$(VPY) -m common.sweep $(NB) --grid $(GRID) --repeat $(REPEAT) --demo-size $(DEMO_SIZE) $(SWEEP_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache
