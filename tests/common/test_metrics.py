@@ -142,3 +142,11 @@ def test_confusion_matrix_matches_sklearn():
     assert accuracy(p, t) == pytest.approx(np.mean(p == t))
     with pytest.raises(ValueError, match="outside"):
         confusion_matrix([7], [0], 6)
+
+
+def test_docstring_examples_run():
+    import doctest
+
+    import common.metrics.sequence as sequence
+    result = doctest.testmod(sequence)
+    assert result.attempted >= 2 and result.failed == 0
