@@ -63,7 +63,7 @@ def demo_overrides(demo: DemoNotebook | None, demo_size: str) -> dict:
     if str(demo_size).isdigit():
         demo_size = int(demo_size)            # a number of training utterances
     if demo.sized:
-        params.update(DEMO=True, DEMO_SIZE=demo_size, DEMO_DIR=str(REPO_ROOT / "data" / "demo" / demo_size))
+        params.update(DEMO=True, DEMO_SIZE=demo_size, DEMO_DIR=str(REPO_ROOT / "data" / "demo" / str(demo_size)))
     return params
 
 

@@ -102,6 +102,31 @@ def test_homework_runs_get_the_demo_overrides_and_distinct_seeds(tmp_path):
     assert sorted((p["CONTEXT"], p["SEED"]) for p in seen) == [(0, 11785), (0, 11786), (5, 11785), (5, 11786)]
 
 
+def test_numeric_demo_size_is_a_number_of_utterances():
+    from common.sweep.runner import demo_overrides, resolve_notebook
+
+    path, demo = resolve_notebook("hw1p2")
+    assert path == HW1P2 and demo is not None
+    params = demo_overrides(demo, "300")
+    assert params["DEMO_SIZE"] == 300 and params["DEMO_DIR"].endswith("demo/300")
+    assert demo_overrides(resolve_notebook(str(TINY))[1], "tiny") == {}     # not a demo notebook: no overrides
+
+
+def test_learning_curves_come_from_history_csv_else_the_checkpoint(tmp_path):
+    """Notebooks that save no history file still have one in checkpoints/last.pt (fit stores it)."""
+    import torch
+
+    from common.checkpoint import save_checkpoint
+    from common.sweep import load_history
+
+    rows = [{"epoch": 1, "train_loss": 2.5, "val_acc": 0.4}, {"epoch": 2, "train_loss": 1.5, "val_acc": 0.6}]
+    save_checkpoint(tmp_path / "checkpoints" / "last.pt", model=torch.nn.Linear(2, 1), epoch=1, history=rows)
+    pd.testing.assert_frame_equal(load_history(tmp_path), pd.DataFrame(rows))
+    pd.DataFrame({"epoch": [1], "train_loss": [9.0]}).to_csv(tmp_path / "history.csv", index=False)
+    assert load_history(tmp_path)["train_loss"].tolist() == [9.0]                # the file wins
+    assert load_history(tmp_path / "nothing") is None
+
+
 # --- real sweeps of the tiny notebook (papermill) ---------------------------------------------
 
 @pytest.mark.notebook
