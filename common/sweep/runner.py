@@ -86,13 +86,10 @@ def plan_runs(notebook: Path, factors: list[Factor], out_root: Path, *, base: di
     for varied in combinations(factors, one_at_a_time):
         for r in range(repeat):
             params = {**base, **varied}
-            seed = params.get("SEED")
-            if "SEED" in known and "SEED" not in swept:
-                seed = first_seed + r
-                params["SEED"] = seed
             shown = {k: v for k, v in varied.items() if k in multi}
             if "SEED" in known and "SEED" not in swept:
-                shown["seed"] = seed      # always named: a later --repeat K reuses these runs
+                params["SEED"] = shown["seed"] = first_seed + r   # always named: a later --repeat K reuses runs
+            seed = params.get("SEED")
             name = run_name(shown, {"notebook": notebook.name, **params})
             specs.append(RunSpec(name, out_root / name, params, varied, seed, r))
     return specs
