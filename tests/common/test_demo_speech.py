@@ -332,3 +332,29 @@ def test_context_beats_single_frames(hw1_more):
     single, context = linear_accuracy(hw1_more, 0), linear_accuracy(hw1_more, 4)
     assert majority + 0.12 < single < 0.6, (majority, single)
     assert context > single + 0.07, (single, context)
+
+
+# --- the readers and vocabularies read what the generator writes ----------------------------------
+def test_demo_layouts_load_through_the_readers_and_vocabularies(roots):
+    from common.speech.frames import load_frame_store
+    from common.speech.io import detect_layout
+    from common.speech.utterances import load_hw3p2, load_hw4p2, read_lm_text
+    from common.speech.vocab import HW1_PHONEMES, HW3_PHONEMES, HW4_CHARS
+
+    assert PHONEMES is HW1_PHONEMES.tokens                                # one table
+    assert [detect_layout(roots[k]) for k in ("hw1", "hw3", "hw4")] == ["hw1p2", "hw3p2", "hw4p2"]
+    frames = load_frame_store(roots["hw1"], "train-clean-100", context=1, progress=False)
+    hw3 = load_hw3p2(roots["hw3"], "train-clean-100", progress=False)
+    hw4 = load_hw4p2(roots["hw4"], "train-clean-100", progress=False)
+    assert hw3.feature_lengths.tolist() == frames.lengths == hw4.feature_lengths.tolist()
+    assert hw3.ids == hw4.ids == frames.utterance_ids
+    for i, uid in enumerate(hw3.ids):
+        phones = [str(p) for p in load(roots["hw3"], "train-clean-100/transcript", uid)[1:-1]]
+        assert HW3_PHONEMES.decode(hw3.targets[i]) == phones
+        assert hw4.texts()[i] == "".join(load(roots["hw4"], "train-clean-100/text", uid))
+        assert HW4_CHARS.unk not in hw4.targets[i]
+    assert len(read_lm_text(roots["hw4"])) == TINY["text_for_lm"]
+    lines = (roots["hw3"] / "test-clean/random_submission.csv").read_text().splitlines()[1:]
+    for line in lines:
+        label = line.split(",")[1]
+        assert HW3_PHONEMES.to_string(HW3_PHONEMES.encode_codes(label)) == label
