@@ -10,21 +10,33 @@ __all__ = ["RNNPhonemeClassifier"]
 
 
 class RNNPhonemeClassifier:
-    """``RNNPhonemeClassifier(input_size, hidden_size, output_size, num_layers=2)``.
+    """``RNNPhonemeClassifier(input_size, hidden_size, output_size, num_layers=2, *,
+    batch_mean=True)``.
 
-    ``rnn``: the list of RNNCells (layer 0 reads the input, layer l reads layer l-1);
-    ``output_layer``: a Linear (hidden_size -> output_size), initialised like PyTorch's.
+    ``rnn``: the list of RNNCells (layer 0 reads the input, layer l reads layer l-1), with
+    PyTorch's uniform initialisation; ``output_layer``: a Linear (hidden_size ->
+    output_size), initialised like PyTorch's.
     ``forward(x, h_0=None)``: x (N, T, I), h_0 (num_layers, N, H) or zeros -> logits (N, O).
     ``backward(delta)``: delta = dL/dlogits (N, O) -> dL/dh_0 (num_layers, N, H), back-
     propagating through time; sets every cell's and the Linear's gradients (the cells are
     zeroed first, so like every mytorch model ``backward`` overwrites the gradients) and
-    ``dLdx`` (N, T, I). Nothing is divided by N: ``delta`` carries the loss's scale.
+    ``dLdx`` (N, T, I).
+
+    Scale, where the course departs from PyTorch: the course feeds ``delta`` = softmax - y
+    per sample (its loss derivative is not averaged) and averages afterwards, so with
+    ``batch_mean=True`` (the default, its HW3P1 autograder's form) every gradient this model
+    reports (cells, output layer, the returned dh_0 and ``dLdx``) is that of L / N for the L
+    whose gradient ``delta`` is: with the course's per-sample delta they equal torch's
+    gradients of the mean cross-entropy, and with torch's (already averaged) delta they are
+    torch's / N. ``batch_mean=False`` reports the gradients of L itself (PyTorch's).
     """
 
-    def __init__(self, input_size, hidden_size, output_size, num_layers=2):
+    def __init__(self, input_size, hidden_size, output_size, num_layers=2, *, batch_mean=True):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
         self.output_size, self.num_layers = int(output_size), int(num_layers)
-        self.rnn = [RNNCell(input_size if layer == 0 else hidden_size, hidden_size)
+        self.batch_mean = bool(batch_mean)
+        self.rnn = [RNNCell(input_size if layer == 0 else hidden_size, hidden_size,
+                            init="uniform", batch_mean=self.batch_mean)
                     for layer in range(self.num_layers)]
         self.output_layer = Linear(hidden_size, output_size)
         self.output_layer.W = uniform_init((self.output_size, self.hidden_size), hidden_size)
@@ -69,8 +81,13 @@ class RNNPhonemeClassifier:
     def backward(self, delta):
         N, T, _ = self.x.shape
         self.zero_grad()
+        for cell in self.rnn:                        # the cells divide by N themselves
+            cell.batch_mean = self.batch_mean
         dh = np.zeros((self.num_layers, N, self.hidden_size))   # dL/dh of every layer at t
         dh[-1] = self.output_layer.backward(delta)
+        if self.batch_mean:
+            self.output_layer.dLdW = self.output_layer.dLdW / N
+            self.output_layer.dLdb = self.output_layer.dLdb / N
         self.dLdx = np.zeros_like(self.x)
         for t in reversed(range(T)):
             for layer in reversed(range(self.num_layers)):
@@ -81,6 +98,9 @@ class RNNPhonemeClassifier:
                     dh[layer - 1] += dx              # into the layer below, same time step
                 else:
                     self.dLdx[:, t] = dx
+        if self.batch_mean:                          # dx, dh were propagated unscaled
+            dh /= N
+            self.dLdx /= N
         return dh                                    # dL/dh_0
 
     def state_dict(self):

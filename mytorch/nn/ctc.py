@@ -149,13 +149,36 @@ class CTC:
 
 
 class CTCLoss:
-    """``forward(logits, target, input_lengths, target_lengths)``: logits are probabilities
-    (T, N, C) after a softmax, target (N, L) padded, lengths (N,) -> mean over the batch of
-    -log P(target | x). ``backward()`` -> dL/dlogits (T, N, C), zero beyond each input length.
-    An impossible alignment (input too short) gives an infinite loss, as in PyTorch."""
+    """``CTCLoss(BLANK=0, convention="course")``.
 
-    def __init__(self, BLANK=0):
+    ``forward(logits, target, input_lengths, target_lengths)``: logits are probabilities
+    (T, N, C) after a softmax, target (N, L) padded, lengths (N,) -> a NumPy scalar.
+    ``backward()`` -> dL/dlogits (T, N, C), zero beyond each input length. Per item the
+    posteriors gamma (T_n, S_n) of the extended target are kept (``gammas``, after forward).
+
+    Where the course departs from PyTorch (its HW3P1 autograder checks the course's form):
+
+    - ``convention="course"`` (the default): ``forward`` returns the course's divergence,
+      the batch mean of -sum_t sum_r gamma(t, r) log y_t(ext[r]) (the expected log
+      probability of the aligned symbols under the posterior, not -log P), and ``backward``
+      returns -sum_r gamma(t, r) / y_t(ext[r]) per item, NOT divided by the batch size N:
+      it is the gradient of sum_n -log P_n, i.e. N times torch's gradient (on the
+      probabilities) of the mean -log P.
+    - ``convention="torch"``: ``forward`` returns the batch mean of -log P(target | x)
+      (``torch.nn.functional.ctc_loss(log y, reduction="sum") / N``) and ``backward`` its
+      exact gradient, the same sum divided by N.
+
+    An impossible alignment (input too short) gives an infinite loss in both, as in PyTorch.
+    """
+
+    CONVENTIONS = ("course", "torch")
+
+    def __init__(self, BLANK=0, convention="course"):
+        if convention not in self.CONVENTIONS:
+            raise ValueError(f"CTCLoss: convention must be one of {self.CONVENTIONS}, "
+                             f"got {convention!r}")
         self.BLANK = BLANK
+        self.convention = convention
 
     def __call__(self, logits, target, input_lengths, target_lengths):
         return self.forward(logits, target, input_lengths, target_lengths)
@@ -206,25 +229,41 @@ class CTCLoss:
         end_symbol = np.where(self.ext_lengths > 1, last[n, np.maximum(self.ext_lengths - 2, 0)],
                               -np.inf)
         self.log_likelihood = np.logaddexp(end_blank, end_symbol)         # (N,)
-        return float(-self.log_likelihood.mean())
-
-    def backward(self):
-        """dL/dlogits (T, N, C): each state r adds -gamma[t, r] / (N y_t(ext[r]))."""
-        _, N, C = self.logits_shape
         log_beta = ctc_backward_recursion(self.y_ext, self.skip, self.input_lengths,
                                           self.ext_lengths, LOG)
-        self.log_gamma = self.log_alpha + log_beta - self.log_likelihood[:, None]   # (T, N, S)
-        reached = np.isfinite(self.log_gamma)
+        with np.errstate(invalid="ignore"):                   # -inf - -inf where unreachable
+            self.log_gamma = self.log_alpha + log_beta - self.log_likelihood[:, None]
+        self.reached = np.isfinite(self.log_gamma)                         # (T, N, S)
+        if self.convention == "torch":
+            return np.float64(-self.log_likelihood.mean())
+        gamma_log_y = np.where(self.reached, np.exp(np.where(self.reached, self.log_gamma, 0.0))
+                               * np.where(self.reached, self.y_ext, 0.0), 0.0)
+        divergence = -gamma_log_y.sum(axis=(0, 2))                         # (N,)
+        divergence[~np.isfinite(self.log_likelihood)] = np.inf
+        return np.float64(divergence.mean())
+
+    def backward(self):
+        """dL/dlogits (T, N, C): each state r adds -gamma[t, r] / y_t(ext[r]); divided by N
+        only with ``convention="torch"``."""
+        _, N, C = self.logits_shape
+        reached = self.reached
         ratio = np.exp(np.where(reached, self.log_gamma - np.where(reached, self.y_ext, 0.0),
                                 -np.inf))                                 # gamma / y
         one_hot = np.zeros((N, self.extended.shape[1], C))                # (N, S, C)
         n, s = np.nonzero(np.arange(self.extended.shape[1]) < self.ext_lengths[:, None])
         one_hot[n, s, self.extended[n, s]] = 1.0
-        dY = -(ratio.transpose(1, 0, 2) @ one_hot) / N                    # (N, T, C)
+        dY = -(ratio.transpose(1, 0, 2) @ one_hot)                        # (N, T, C)
+        if self.convention == "torch":
+            dY /= N
         return dY.transpose(1, 0, 2).astype(self.logits_dtype, copy=False)
 
     @property
     def gammas(self):
-        """Per item n, gamma (T_n, S_n) in probability space (after ``backward``)."""
+        """Per item n, gamma (T_n, S_n) in probability space (the course's ``gammas`` list)."""
         return [np.exp(self.log_gamma[:t, n, :s])
                 for n, (t, s) in enumerate(zip(self.input_lengths, self.ext_lengths))]
+
+    @property
+    def extended_symbols(self):
+        """Per item n, the extended target (S_n,) (the course's ``extended_symbols`` list)."""
+        return [self.extended[n, :s] for n, s in enumerate(self.ext_lengths)]

@@ -2,7 +2,16 @@
 
 A cell is applied at every time step, so unlike the single-use layers its parameter
 gradients ACCUMULATE over ``backward`` calls until ``zero_grad()`` (PyTorch's semantics).
-Nothing is divided by the batch size here: the loss sets the scale.
+
+Where the course departs from PyTorch (its HW3P1 autograder checks both):
+
+- initialisation: ``np.random.randn`` (N(0, 1)) for W_ih, W_hh, b_ih, b_hh, drawn in that
+  order from the global NumPy generator (the autograder seeds it and compares against values
+  saved from the reference cell); PyTorch draws U(-1/sqrt(H), 1/sqrt(H)) (``init="uniform"``);
+- batch averaging: ``backward`` divides the parameter gradients by the batch size N (the
+  course's loss derivative is per sample, not averaged), while dx and dh_prev_t are not
+  divided. Given torch's upstream gradient the parameter gradients are torch's / N;
+  ``batch_mean=False`` gives torch's exactly.
 """
 import numpy as np
 
@@ -27,16 +36,29 @@ def uniform_init(shape, hidden_size):
 
 
 class RNNCell:
-    """``RNNCell(input_size, hidden_size)`` with ``W_ih`` (H, I), ``W_hh`` (H, H), ``b_ih``
-    and ``b_hh`` (H,) and their gradients ``dW_ih``, ``dW_hh``, ``db_ih``, ``db_hh``."""
+    """``RNNCell(input_size, hidden_size, *, init="randn", batch_mean=True)`` with ``W_ih``
+    (H, I), ``W_hh`` (H, H), ``b_ih`` and ``b_hh`` (H,) and their gradients ``dW_ih``,
+    ``dW_hh``, ``db_ih``, ``db_hh``.
+
+    ``init="randn"`` (the course's default, see the module docstring) or ``"uniform"``
+    (PyTorch's); ``batch_mean=True`` (the course's) divides the parameter gradients by N,
+    ``False`` keeps them summed over the batch (PyTorch's)."""
 
     param_grads = (("W_ih", "dW_ih"), ("W_hh", "dW_hh"), ("b_ih", "db_ih"), ("b_hh", "db_hh"))
 
-    def __init__(self, input_size, hidden_size):
+    def __init__(self, input_size, hidden_size, *, init="randn", batch_mean=True):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
+        self.batch_mean = bool(batch_mean)
         H, I = self.hidden_size, self.input_size
-        self.init_weights(uniform_init((H, I), H), uniform_init((H, H), H),
-                          uniform_init(H, H), uniform_init(H, H))
+        shapes = [(H, I), (H, H), (H,), (H,)]
+        if init == "randn":
+            weights = [np.random.randn(*shape) for shape in shapes]
+        elif init == "uniform":
+            weights = [uniform_init(shape, H) for shape in shapes]
+        else:
+            raise ValueError(f"RNNCell: init must be 'randn' (the course's) or 'uniform' "
+                             f"(PyTorch's), got {init!r}")
+        self.init_weights(*weights)
 
     def init_weights(self, W_ih, W_hh, b_ih, b_hh):
         H, I = self.hidden_size, self.input_size
@@ -67,7 +89,8 @@ class RNNCell:
     def backward(self, delta, h_t, h_prev_l, h_prev_t):
         """delta = dL/dh_t (N, H); h_t the output, h_prev_l the input x of this step (the
         layer below), h_prev_t the previous hidden state -> (dx (N, I), dh_prev_t (N, H)).
-        Adds to dW_ih, dW_hh, db_ih, db_hh."""
+        Adds to dW_ih, dW_hh, db_ih, db_hh: the batch sums divided by N when ``batch_mean``
+        (the course's convention), the sums themselves otherwise."""
         H = self.hidden_size
         delta = check_shape("RNNCell delta", delta, (None, H))
         N = delta.shape[0]
@@ -75,10 +98,11 @@ class RNNCell:
         h_prev_l = check_shape("RNNCell h_prev_l", h_prev_l, (N, self.input_size))
         h_prev_t = check_shape("RNNCell h_prev_t", h_prev_t, (N, H))
         dz = delta * (1.0 - h_t * h_t)                 # tanh' = 1 - h_t^2, (N, H)
-        self.dW_ih += dz.T @ h_prev_l                  # (H, I)
-        self.dW_hh += dz.T @ h_prev_t                  # (H, H)
-        self.db_ih += dz.sum(axis=0)
-        self.db_hh += dz.sum(axis=0)
+        scale = 1.0 / N if self.batch_mean else 1.0
+        self.dW_ih += (dz.T @ h_prev_l) * scale        # (H, I)
+        self.dW_hh += (dz.T @ h_prev_t) * scale        # (H, H)
+        self.db_ih += dz.sum(axis=0) * scale
+        self.db_hh += dz.sum(axis=0) * scale
         dx = dz @ self.W_ih                            # (N, I)
         dh_prev_t = dz @ self.W_hh                     # (N, H)
         return dx, dh_prev_t

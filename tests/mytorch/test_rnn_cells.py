@@ -1,5 +1,7 @@
 """RNNCell and GRUCell against torch.nn.RNNCell / torch.nn.GRUCell with copied weights,
-unrolled over several time steps (gradients accumulate across steps), float64.
+unrolled over several time steps (gradients accumulate across steps), float64. RNNCell's
+parameter gradients are torch's / N with the course's batch_mean=True (the default) and
+torch's with batch_mean=False; dx and dh are torch's either way.
 Tolerance: rtol=1e-9, atol=1e-10 (both sides compute the same float64 sums)."""
 import numpy as np
 import pytest
@@ -42,11 +44,12 @@ def draw_problem(data, T, N, I, H):
     return rng.normal(size=(T, N, I)), rng.normal(size=(N, H)), rng.normal(size=(T, N, H))
 
 
-@given(st.data(), st.integers(1, 4), sizes, sizes, sizes)
-def test_rnn_cell_matches_torch_through_time(data, T, N, I, H):
+@given(st.data(), st.integers(1, 4), sizes, sizes, sizes, st.booleans())
+def test_rnn_cell_matches_torch_through_time(data, T, N, I, H, batch_mean):
     xs, h0, deltas = draw_problem(data, T, N, I, H)
     ref = torch.nn.RNNCell(I, H, nonlinearity="tanh").double()
-    cell = RNNCell(I, H)
+    cell = RNNCell(I, H, batch_mean=batch_mean)
+    factor = 1.0 / N if batch_mean else 1.0
     cell.init_weights(*(p.detach().numpy() for p in
                         (ref.weight_ih, ref.weight_hh, ref.bias_ih, ref.bias_hh)))
     hs_ref, dxs_ref, dh0_ref = unroll_torch(ref, xs, h0, deltas)
@@ -61,7 +64,23 @@ def test_rnn_cell_matches_torch_through_time(data, T, N, I, H):
     np.testing.assert_allclose(dh, dh0_ref, **TOL)
     for mine, theirs in [(cell.dW_ih, ref.weight_ih), (cell.dW_hh, ref.weight_hh),
                          (cell.db_ih, ref.bias_ih), (cell.db_hh, ref.bias_hh)]:
-        np.testing.assert_allclose(mine, theirs.grad.numpy(), **TOL)
+        np.testing.assert_allclose(mine, theirs.grad.numpy() * factor, **TOL)
+
+
+def test_rnn_cell_default_init_is_the_course_randn_order():
+    """np.random.randn for W_ih, W_hh, b_ih, b_hh, in that order (the autograder seeds the
+    global generator and compares with values saved from the reference cell)."""
+    np.random.seed(11785)
+    cell = RNNCell(10, 20)
+    np.random.seed(11785)
+    expected = [np.random.randn(20, 10), np.random.randn(20, 20), np.random.randn(20),
+                np.random.randn(20)]
+    for name, value in zip(("W_ih", "W_hh", "b_ih", "b_hh"), expected):
+        np.testing.assert_array_equal(getattr(cell, name), value)
+    uniform = RNNCell(10, 20, init="uniform")
+    assert np.abs(uniform.W_hh).max() <= 1 / np.sqrt(20)
+    with pytest.raises(ValueError, match="init must be"):
+        RNNCell(2, 3, init="xavier")
 
 
 def gru_weights_from_torch(ref):

@@ -1,6 +1,8 @@
 """RNNPhonemeClassifier against torch.nn.RNN (tanh, batch_first) + torch.nn.Linear on the
 last time step, with copied weights, float64: logits, dL/dh_0, dL/dx and every parameter
-gradient; then training steps with mytorch.optim.Adam against torch.optim.Adam.
+gradient (batch_mean=False: torch's; the course's batch_mean=True: torch's / N for the same
+delta, and torch's of the mean loss for the course's per-sample delta softmax - y); then
+training steps with mytorch.optim.Adam against torch.optim.Adam.
 Tolerance: rtol=1e-9, atol=1e-10 (1e-8 after the training steps)."""
 import numpy as np
 import pytest
@@ -26,9 +28,9 @@ class TorchClassifier(torch.nn.Module):
         return self.output_layer(out[:, -1])
 
 
-def paired_models(I, H, O, layers):
+def paired_models(I, H, O, layers, batch_mean=False):
     ref = TorchClassifier(I, H, O, layers).double()
-    model = RNNPhonemeClassifier(I, H, O, num_layers=layers)
+    model = RNNPhonemeClassifier(I, H, O, num_layers=layers, batch_mean=batch_mean)
     rnn_weights = [[getattr(ref.rnn, f"{name}_l{k}").detach().numpy()
                     for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
                    for k in range(layers)]
@@ -37,9 +39,9 @@ def paired_models(I, H, O, layers):
     return model, ref
 
 
-def assert_same_parameters(model, ref, grads, tol):
-    """Weights (grads=False) or gradients (grads=True) of every layer agree."""
-    pick = (lambda p: p.grad) if grads else (lambda p: p.detach())
+def assert_same_parameters(model, ref, grads, tol, factor=1.0):
+    """Weights (grads=False) or gradients (grads=True, mine = torch's * factor) agree."""
+    pick = (lambda p: p.grad * factor) if grads else (lambda p: p.detach())
     for k, cell in enumerate(model.rnn):
         for mine, name in [("W_ih", "weight_ih"), ("W_hh", "weight_hh"),
                            ("b_ih", "bias_ih"), ("b_hh", "bias_hh")]:
@@ -55,11 +57,13 @@ def assert_same_parameters(model, ref, grads, tol):
 
 @given(layers=st.integers(1, 3), N=st.integers(1, 4), T=st.integers(1, 5),
        I=st.integers(1, 5), H=st.integers(1, 5), O=st.integers(1, 4),
-       seed=st.integers(0, 2**31 - 1), zero_h0=st.booleans())
-def test_classifier_matches_torch_rnn_and_linear(layers, N, T, I, H, O, seed, zero_h0):
+       seed=st.integers(0, 2**31 - 1), zero_h0=st.booleans(), batch_mean=st.booleans())
+def test_classifier_matches_torch_rnn_and_linear(layers, N, T, I, H, O, seed, zero_h0,
+                                                 batch_mean):
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
-    model, ref = paired_models(I, H, O, layers)
+    model, ref = paired_models(I, H, O, layers, batch_mean)
+    factor = 1.0 / N if batch_mean else 1.0                # the course: torch's / N
     x = rng.normal(size=(N, T, I))
     h0 = np.zeros((layers, N, H)) if zero_h0 else rng.normal(size=(layers, N, H))
     delta = rng.normal(size=(N, O))
@@ -73,9 +77,28 @@ def test_classifier_matches_torch_rnn_and_linear(layers, N, T, I, H, O, seed, ze
     np.testing.assert_allclose(logits, logits_ref.detach().numpy(), **TOL)
     for _ in range(2):                                  # a second backward gives the same
         dh0 = model.backward(delta)
-    np.testing.assert_allclose(dh0, h0_t.grad.numpy(), **TOL)
-    np.testing.assert_allclose(model.dLdx, x_t.grad.numpy(), **TOL)
+    np.testing.assert_allclose(dh0, h0_t.grad.numpy() * factor, **TOL)
+    np.testing.assert_allclose(model.dLdx, x_t.grad.numpy() * factor, **TOL)
+    assert_same_parameters(model, ref, grads=True, tol=TOL, factor=factor)
+
+
+def test_course_delta_with_batch_mean_gives_torch_mean_loss_gradients():
+    """The HW3P1 autograder's path: delta = softmax(logits) - onehot (per sample, not / N),
+    default batch_mean=True -> every gradient equals torch's for the MEAN cross-entropy."""
+    rng = np.random.default_rng(3)
+    torch.manual_seed(3)
+    N, T, I, H, O = 5, 4, 3, 6, 7
+    model, ref = paired_models(I, H, O, 2, batch_mean=True)
+    x, y = rng.normal(size=(N, T, I)), rng.integers(0, O, size=N)
+    h0 = torch.zeros(2, N, H, dtype=torch.float64, requires_grad=True)
+    torch.nn.functional.cross_entropy(ref(torch.tensor(x), h0), torch.tensor(y)).backward()
+    logits = model.forward(x)
+    softmax = np.exp(logits - logits.max(1, keepdims=True))
+    softmax /= softmax.sum(1, keepdims=True)
+    dh0 = model.backward(softmax - np.eye(O)[y])
+    np.testing.assert_allclose(dh0, h0.grad.numpy(), **TOL)
     assert_same_parameters(model, ref, grads=True, tol=TOL)
+    assert RNNPhonemeClassifier(I, H, O).batch_mean                # the course's default
 
 
 def test_training_with_adam_follows_torch():
