@@ -90,17 +90,7 @@ def _default_output_dir(path) -> str:
     return found.group(1)
 
 
-# checks that another owner's notebook does not pass yet (strict xfail: once it passes, drop the entry)
-PENDING = {("output_dir", "hw3_rnn/mytorch_rnn.ipynb"): "defaults to ../runs/hw3_rnn, the HW3P2 folder",
-           ("save_figure", "hw3_rnn/mytorch_rnn.ipynb"): "saves its figures with fig.savefig"}
-
-
-def _with_pending(check, items, path_of):
-    return [pytest.param(x, marks=pytest.mark.xfail(reason=PENDING[check, path_of(x)], strict=True))
-            if (check, path_of(x)) in PENDING else x for x in items]
-
-
-@pytest.mark.parametrize("entry", _with_pending("output_dir", NOTEBOOKS, lambda nb: nb.path), ids=lambda nb: nb.name)
+@pytest.mark.parametrize("entry", NOTEBOOKS, ids=lambda nb: nb.name)
 def test_each_notebook_defaults_to_its_own_output_folder(entry):
     """A Part 1 notebook must not write its metrics.json into its homework's Part 2 folder: the
     default OUTPUT_DIR is the folder make demo uses, and no two notebooks share one."""
@@ -123,8 +113,7 @@ def test_make_demo_fails_when_a_headline_metric_is_missing(monkeypatch, capsys):
     assert "accuracy 0.5, eer 0.25" in capsys.readouterr().out      # headline keys only, in their order
 
 
-@pytest.mark.parametrize("path", _with_pending("save_figure", NOTEBOOK_FILES,
-                                               lambda p: p.relative_to(REPO_ROOT).as_posix()), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
 def test_every_figure_is_saved_with_save_figure(path):
     """One way to write a figure (common.plots.save_figure): no notebook calls savefig itself."""
     source = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
