@@ -250,7 +250,7 @@ class NeuralLM:
     def _run(self, tokens: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         logits = self.model(tokens)                                       # (N, t, V)
         last = logits[torch.arange(len(tokens), device=logits.device), lengths.to(logits.device) - 1]
-        return torch.log_softmax(last.float(), dim=-1)
+        return torch.log_softmax(last.to(torch.promote_types(last.dtype, torch.float32)), dim=-1)
 
     def initial(self, rows: int, device=None) -> dict:
         tokens = torch.full((rows, 1), self.sos, dtype=torch.long, device=device)
