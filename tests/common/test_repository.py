@@ -64,6 +64,9 @@ def test_homework_notebook_sections_in_order(path):
     assert [h.split()[0] for h in found] == HOMEWORK_SECTIONS, f"{path.name} sections: {headings}"
     source = "".join("".join(c["source"]) for c in nb["cells"])
     assert "count_parameters" in source, "every model prints its parameter count"
+    assert re.search(r"count_parameters\([^)]*limit=", source), \
+        f"{path.name}: pass the course limit to count_parameters(model, limit=...), which raises over it"
+    assert not re.search(r"if n_params >", source), f"{path.name}: count_parameters checks the limit itself"
     for key in ("DATA_ROOT", "DEMO", "DEMO_SIZE", "RESUME", "REPO_URL"):
         assert key in "".join(next(c for c in nb["cells"] if c["cell_type"] == "code")["source"])
 
