@@ -102,13 +102,14 @@ class CTCPrefixScorer:
 
     def log_probs(self, state) -> torch.Tensor:
         _, psi = self._cached(state)
-        out = psi - state["psi"][:, None]
+        possible = (state["psi"] > NEG_INF)[:, None]                           # impossible prefix: -inf, not nan
+        out = torch.where(possible, psi - state["psi"][:, None], NEG_INF)
         if self.eos < self.vocab_size:
             out[:, self.eos] = self.final(state)
         return out
 
     def final(self, state) -> torch.Tensor:
-        return self.full(state) - state["psi"]
+        return torch.where(state["psi"] > NEG_INF, self.full(state) - state["psi"], NEG_INF)
 
     def advance(self, state, tokens: torch.Tensor) -> dict:
         new_r, psi = self._cached(state)

@@ -134,7 +134,8 @@ def seq2seq_beam_search(step_fn, batch_size: int, sos: int, eos: int, max_len: i
             scores[:, 0] = 0.0
             base = torch.arange(B, device=fused.device)[:, None] * K
         scores = scores.masked_fill(done.to(scores.device)[:, None], NEG_INF)
-        candidates = (scores[:, :, None] + fused.view(B, K, V)).flatten(1)        # (B, K*V)
+        alive = (scores > NEG_INF)[:, :, None]                                     # dead beams stay dead
+        candidates = torch.where(alive, scores[:, :, None] + fused.view(B, K, V), NEG_INF).flatten(1)  # (B, K*V)
         # at most K candidates end in eos, so the best 2K hold K live ones
         top_scores, top = candidates.topk(min(2 * K, K * V), dim=1)               # (B, 2K) best first
         is_eos = (top % V == eos) & (top_scores > NEG_INF)
