@@ -11,11 +11,15 @@ Functions, not a framework. The task-specific part is one function you write::
 ``stats`` holds SUMS over the batch plus the count ``"n"``; the epoch reports each stat as
 ``sum(stat) / sum(n)`` under the same name (so ``"acc"`` above is the accuracy) and the
 loss weighted by ``n``. Sums stay on the device and are read back only when the progress
-bar is refreshed, so a GPU is not stalled by a host sync every step.
+bar is refreshed, so a GPU is not stalled by a host sync every step. The same holds for the
+NaN/inf check: every step adds its loss's finiteness to a device-side count, read with the
+epoch means, so a non-finite loss in any step (even in an epoch of one step) is reported at
+the end of the epoch at the latest, before anything is saved.
 """
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -24,7 +28,17 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import (
+    apply_new_hyperparameters,
+    choose_resume_checkpoint,
+    clean_temporaries,
+    keep_earlier_run,
+    nonfinite_tensors,
+    optimizer_hyperparameters,
+    restore_checkpoint,
+    save_checkpoint,
+    unwrap,
+)
 from .device import autocast
 
 __all__ = ["train_epoch", "evaluate", "fit", "RunningStats"]
@@ -38,11 +52,16 @@ class RunningStats:
 
     def __init__(self):
         self.sums: dict[str, torch.Tensor | float] = {}
+        self.steps = 0
+        self.finite_steps: torch.Tensor | None = None     # device-side count of steps with a finite loss
 
     def add(self, loss: torch.Tensor, stats: dict) -> None:
         n = stats.get("n")
         if n is None:
             raise KeyError("compute_loss must return stats with the batch count under 'n'")
+        finite = torch.isfinite(loss.detach()).all() if torch.is_tensor(loss) else torch.tensor(math.isfinite(loss))
+        self.finite_steps = finite.int() if self.finite_steps is None else self.finite_steps + finite
+        self.steps += 1
         for key, value in {"loss": loss.detach().float() * n, **stats}.items():
             value = value.detach().float() if torch.is_tensor(value) else float(value)
             self.sums[key] = self.sums.get(key, 0.0) + value
@@ -51,6 +70,16 @@ class RunningStats:
         sums = {k: float(v) for k, v in self.sums.items()}  # one host sync for all
         n = sums.get("n", 0.0)
         return {k: (v / n if n else math.nan) for k, v in sums.items() if k != "n"}
+
+    def nonfinite_steps(self) -> int:
+        """Steps whose loss was NaN/inf (one host sync)."""
+        return self.steps - (int(self.finite_steps) if self.finite_steps is not None else 0)
+
+
+def _divergence_hint() -> str:
+    return ("lower the learning rate, enable gradient clipping (max_grad_norm), or check the inputs "
+            "for NaN/inf; with a checkpoint folder, RESUME=True continues from the last good epoch and "
+            "takes the new learning rate")
 
 
 def _postfix(means: dict) -> dict:
@@ -95,12 +124,16 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
         if step % refresh_every == 0:
             means = running.means()
             if not math.isfinite(means["loss"]):
-                raise FloatingPointError(
-                    f"{desc}: the loss became {means['loss']} at step {step}; lower the learning "
-                    "rate, enable gradient clipping (max_grad_norm) or check the inputs")
+                raise FloatingPointError(f"{desc}: the loss became {means['loss']} by step {step}; "
+                                         + _divergence_hint())
             bar.set_postfix(_postfix(means), lr=f"{optimizer.param_groups[0]['lr']:.3g}")
     bar.close()
-    return running.means()
+    means = running.means()
+    bad = running.nonfinite_steps()
+    if bad:
+        raise FloatingPointError(f"{desc}: the loss was NaN/inf in {bad} of {running.steps} step(s) of this "
+                                 "epoch; nothing of this epoch is saved. " + _divergence_hint())
+    return means
 
 
 @torch.inference_mode()
@@ -130,7 +163,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         extra_eval: Callable | None = None, scheduler=None, scheduler_interval: str = "step",
         amp_dtype=None, scaler=None, grad_accum_steps: int = 1, max_grad_norm: float | None = None,
         ema=None, checkpoint_dir=None, resume: bool = False, monitor: str = "val_loss",
-        mode: str = "min", logger=None, generators: dict | None = None) -> pd.DataFrame:
+        mode: str = "min", logger=None, generators: dict | None = None, stateful: dict | None = None,
+        keep_earlier: bool = True) -> pd.DataFrame:
     """Train for ``epochs`` epochs and return the history (one row per epoch).
 
     - ``scheduler_interval``: "step" (stepped per optimizer step, e.g. warmup + cosine) or
@@ -139,10 +173,34 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     - with ``checkpoint_dir``: ``last.pt`` after every epoch and ``best.pt`` when ``monitor``
       improves (``mode`` "min" or "max"), both atomic; ``resume=True`` continues from
       ``last.pt`` (model, optimizer, scheduler, scaler, EMA, epoch, best value, history and
-      RNG states), so 2 epochs + resume + 2 epochs equals 4 epochs.
+      RNG states), so 2 epochs + resume + 2 epochs equals 4 epochs, bit for bit.
     - ``logger``: anything with ``log(dict, step=int)`` (a wandb run), or None.
     - ``generators``: named ``torch.Generator`` objects that ``compute_loss`` draws from
       (augmentation); checkpointed and restored so that a resume stays bit-identical.
+    - ``stateful``: named objects with ``state_dict()``/``load_state_dict()`` (e.g. a bucketing
+      batch sampler), saved in every checkpoint and restored on resume; before each epoch
+      ``obj.set_epoch(epoch)`` (0-based) is called on every one that has it.
+
+    Trained work is never lost:
+    - a new run (``resume=False``) into a folder that holds an earlier run's ``last.pt`` /
+      ``best.pt`` first moves them to ``checkpoint_dir/earlier/<time>/`` and says so
+      (``keep_earlier=False`` deletes them instead);
+    - ``resume=True`` uses ``last.pt``, or ``best.pt`` when ``last.pt`` is missing, unreadable or
+      holds NaN/inf (the unusable file is kept as ``last.pt.unreadable``); no usable file
+      at all is an error naming the files, never a silent fresh start over them;
+    - NaN/inf: a non-finite training loss in any step (counted on the device, read once per
+      epoch), non-finite weights (model or EMA) or a non-finite validation loss / monitored
+      value raises ``FloatingPointError`` before that epoch is saved, so ``last.pt`` and
+      ``best.pt`` only ever hold finite weights.
+
+    Resuming a changed run (the notebook's new values win):
+    - another optimizer class is a ``CheckpointError`` naming the checkpoint and both classes;
+    - changed optimizer options (lr, weight_decay, momentum, betas, ...) take this run's
+      values and are printed, e.g. ``changed on resume: lr 0.001 -> 0.0005``; a changed lr
+      rescales the scheduled lr and the scheduler's base lrs (the schedule continues where
+      it was, towards the new peak);
+    - a changed ``monitor``/``mode`` starts a new best: the old ``best.pt`` is kept as
+      ``best_<old monitor>.pt`` and the old best value is not compared with the new metric.
     """
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
@@ -151,24 +209,31 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     if monitor.startswith("val_") and val_loader is None and extra_eval is None:
         raise ValueError(f"monitor={monitor!r} needs a val_loader (or an extra_eval that returns it); "
                          "without validation data monitor a training column, e.g. monitor='train_loss'")
+    if resume and checkpoint_dir is None:
+        raise ValueError("resume=True needs a checkpoint_dir")
     device = torch.device(device)
     ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
+    stateful = dict(stateful or {})
+    for name, obj in stateful.items():
+        if not (hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict")):
+            raise TypeError(f"stateful[{name!r}] ({type(obj).__name__}) needs state_dict() and load_state_dict()")
+    hyperparameters = optimizer_hyperparameters(optimizer)      # this run's values, before any load
     history: list[dict] = []
     best, start = None, 0
-    if resume:
-        last = ckpt_dir / "last.pt" if ckpt_dir is not None else None
-        if last is None:
-            raise ValueError("resume=True needs a checkpoint_dir")
-        if last.exists():
-            state = load_checkpoint(last, model, optimizer, scheduler, scaler, ema, map_location=device,
-                                    generators=generators)
-            start, best, history = state["epoch"] + 1, state["best_metric"], state["history"]
-            print(f"Resumed from {last}: {start} epoch(s) done, best {monitor} = {best}")
+    if ckpt_dir is not None:
+        clean_temporaries(ckpt_dir)
+        if resume:
+            start, best, history = _resume(ckpt_dir, model, optimizer, scheduler, scaler, ema, device,
+                                           generators, stateful, hyperparameters, monitor, mode)
         else:
-            print(f"RESUME: no checkpoint in {ckpt_dir}, starting from scratch")
+            keep_earlier_run(ckpt_dir, keep=keep_earlier)
     step_scheduler = scheduler if scheduler_interval == "step" else None
+    saved_epoch = start            # epochs held by last.pt (for the messages)
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
+        for obj in stateful.values():
+            if hasattr(obj, "set_epoch"):
+                obj.set_epoch(epoch)
         row = {"epoch": epoch + 1}
         train = train_epoch(model, train_loader, compute_loss, optimizer, device=device,
                             amp_dtype=amp_dtype, scaler=scaler, scheduler=step_scheduler,
@@ -176,6 +241,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
                             ema=ema, desc=f"epoch {epoch + 1}/{epochs} train")
         row.update({f"train_{k}": v for k, v in train.items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
+        _check_weights(model, ema, epoch, ckpt_dir, saved_epoch)
         if val_loader is not None:
             eval_model = ema.module if ema is not None else model
             val = evaluate(eval_model, val_loader, val_compute_loss or compute_loss, device=device,
@@ -186,6 +252,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         row["time_s"] = time.perf_counter() - t0
         if monitor not in row:
             raise KeyError(f"monitor={monitor!r} is not in the history columns {sorted(row)}")
+        _check_validation(row, monitor, epoch, ckpt_dir, saved_epoch)
         if scheduler is not None and scheduler_interval == "epoch":
             if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
                 scheduler.step(row[monitor])
@@ -201,8 +268,64 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             logger.log(row, step=epoch + 1)
         if ckpt_dir is not None:
             kwargs = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
-                          ema=ema, epoch=epoch, best_metric=best, history=history, generators=generators)
+                          ema=ema, epoch=epoch, best_metric=best, history=history, generators=generators,
+                          stateful=stateful, monitor=monitor, mode=mode, hyperparameters=hyperparameters,
+                          check_finite=False)                   # checked above, once per epoch
             save_checkpoint(ckpt_dir / "last.pt", **kwargs)
             if improved:
                 save_checkpoint(ckpt_dir / "best.pt", **kwargs)
+            saved_epoch = epoch + 1
     return pd.DataFrame(history)
+
+
+def _resume(ckpt_dir: Path, model, optimizer, scheduler, scaler, ema, device, generators, stateful,
+            hyperparameters, monitor, mode):
+    """Restore the run in ``ckpt_dir``; returns (first epoch to train, best value, history)."""
+    path, state = choose_resume_checkpoint(ckpt_dir, map_location=device)
+    if state is None:
+        print(f"RESUME: no checkpoint in {ckpt_dir}, starting from scratch")
+        return 0, None, []
+    restore_checkpoint(state, path, model, optimizer, scheduler, scaler, ema, generators=generators,
+                       stateful=stateful)
+    start, best, history = state["epoch"] + 1, state["best_metric"], state["history"]
+    print(f"Resumed from {path}: {start} epoch(s) done, best {monitor} = {best}")
+    saved = state.get("hyperparameters") or optimizer_hyperparameters(state["optimizer"]["param_groups"])
+    changes = apply_new_hyperparameters(optimizer, scheduler, saved, hyperparameters)
+    if changes:
+        print(f"changed on resume: {', '.join(changes)} (this run's values are used from epoch {start + 1} on)")
+    old_monitor, old_mode = state.get("monitor"), state.get("mode")
+    if old_monitor is not None and (old_monitor, old_mode) != (monitor, mode):
+        best = None
+        kept = ""
+        if (ckpt_dir / "best.pt").exists():
+            target = ckpt_dir / f"best_{old_monitor}.pt"
+            os.replace(ckpt_dir / "best.pt", target)
+            kept = f"; the earlier best.pt (best by {old_monitor}) is kept as {target}"
+        print(f"monitor changed on resume: {old_monitor} ({old_mode}) -> {monitor} ({mode}): best.pt now "
+              f"tracks {monitor} from epoch {start + 1} on{kept}")
+    return start, best, history
+
+
+def _check_weights(model, ema, epoch: int, ckpt_dir, saved_epoch: int) -> None:
+    bad = nonfinite_tensors(unwrap(model).state_dict(), ema.state_dict() if ema is not None else None)
+    if bad:
+        raise FloatingPointError(
+            f"epoch {epoch + 1}: the weights hold NaN/inf ({', '.join(bad[:5])}){_not_saved(ckpt_dir, saved_epoch)}. "
+            + _divergence_hint())
+
+
+def _check_validation(row: dict, monitor: str, epoch: int, ckpt_dir, saved_epoch: int) -> None:
+    bad = [k for k in dict.fromkeys(["val_loss", monitor]) if k in row and isinstance(row[k], (int, float))
+           and not math.isfinite(row[k])]
+    if bad:
+        raise FloatingPointError(
+            f"epoch {epoch + 1}: {', '.join(f'{k} = {row[k]}' for k in bad)} (the training loss and weights are "
+            f"finite){_not_saved(ckpt_dir, saved_epoch)}. Check the validation data for NaN/inf or empty items, "
+            "evaluate without AMP (fp16 overflow), or " + _divergence_hint())
+
+
+def _not_saved(ckpt_dir, saved_epoch: int) -> str:
+    if ckpt_dir is None:
+        return "; nothing is saved (no checkpoint_dir)"
+    held = f"epoch {saved_epoch}" if saved_epoch else "nothing of this run"
+    return f"; this epoch is not saved: {ckpt_dir / 'last.pt'} still holds {held}"
