@@ -21,8 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .io import (LAYOUTS, DataFormatError, check_split_dims, cmvn, feature_shapes, locate_data_root,
-                 paired_files, read_frame_labels, utterance_files)
+from .io import DataFormatError, check_split_dims, cmvn, feature_shapes, read_frame_labels, split_files
 
 __all__ = ["FrameStore", "load_frame_store", "FrameBatches", "PAD_LABEL"]
 
@@ -90,12 +89,8 @@ def load_frame_store(root, split: str, context: int, *, labels: bool = True, dty
     """
     if context < 0:
         raise ValueError(f"context must be >= 0, got {context}")
-    root = locate_data_root(root, "hw1p2", split)
-    hint = LAYOUTS["hw1p2"].hint(root)
-    files = utterance_files(root / split / "mfcc", hint=hint)
-    transcripts = paired_files(files, root / split / "transcript", hint) if labels else files
-    if max_utterances is not None:
-        files, transcripts = files[:max_utterances], transcripts[:max_utterances]
+    root, files, transcripts = split_files(root, "hw1p2", split, labels, max_utterances)
+    transcripts = transcripts or files
     shapes = feature_shapes(files)
     dim = shapes[0][1]
     check_split_dims(root, split, dim)

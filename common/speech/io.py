@@ -19,7 +19,7 @@ from .vocab import HW1_PHONEMES
 __all__ = ["PHONEMES", "PHONEME_TO_INDEX", "NUM_PHONEME_CLASSES", "DataFormatError", "LAYOUTS",
            "require_dir", "utterance_files", "paired_files", "feature_shapes", "check_split_dims",
            "read_frame_labels", "read_symbols", "cmvn", "encode_phonemes", "detect_layout",
-           "locate_data_root"]
+           "locate_data_root", "split_files"]
 
 # DATA.md, HW1P2: derived from the one vocabulary (common.speech.vocab.HW1_PHONEMES)
 PHONEMES = HW1_PHONEMES.tokens
@@ -333,3 +333,23 @@ def locate_data_root(root, homework: str, split: str | None = None) -> Path:
     missing = root / (split or "train-clean-100") / layout.features
     raise DataFormatError(f"folder {missing} does not exist ({root} holds no split folder with "
                           f"{layout.features}/). {layout.hint(root)}")
+
+
+def split_files(root, homework: str, split: str, labels: bool | None = None,
+                max_utterances: int | None = None) -> tuple[Path, list[Path], list[Path] | None]:
+    """(located root, feature files, their label files or None) of one split, in sorted order.
+
+    ``labels`` None: read labels unless a test split has no label folder. The whole split is
+    paired (names must match) before ``max_utterances`` keeps the first ones.
+    """
+    root = locate_data_root(root, homework, split)
+    layout = LAYOUTS[homework]
+    hint = layout.hint(root)
+    files = utterance_files(root / split / layout.features, hint=hint)
+    if labels is None:
+        labels = (root / split / layout.labels).is_dir() or not split.startswith("test")
+    label_files = paired_files(files, root / split / layout.labels, hint) if labels else None
+    if max_utterances is not None:
+        files = files[:max_utterances]
+        label_files = label_files[:max_utterances] if labels else None
+    return root, files, label_files

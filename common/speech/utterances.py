@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 
 from .batching import BucketBatchSampler, SpeechBatch, collate_utterances, padding_fraction
 from .io import (LAYOUTS, DataFormatError, check_split_dims, feature_shapes, locate_data_root,
-                 paired_files, read_symbols, require_dir, utterance_files)
+                 read_symbols, require_dir, split_files, utterance_files)
 from .io import cmvn as utterance_cmvn
 from .vocab import HW3_PHONEMES, HW4_CHARS
 
@@ -140,12 +140,6 @@ def _fill(files, lengths, dim, dtype, read, cmvn, stats, desc, progress):
     return features, offsets, (stats if cmvn == "global" else None)
 
 
-def _labels_wanted(root: Path, split: str, labels, folder: str) -> bool:
-    if labels is not None:
-        return bool(labels)
-    return (root / split / folder).is_dir() or not split.startswith("test")
-
-
 def load_hw3p2(root, split: str, *, vocab=HW3_PHONEMES, dtype=np.float32, cmvn="utterance",
                stats: GlobalCMVN | None = None, labels: bool | None = None,
                max_utterances: int | None = None, progress: bool = True) -> UtteranceStore:
@@ -156,18 +150,11 @@ def load_hw3p2(root, split: str, *, vocab=HW3_PHONEMES, dtype=np.float32, cmvn="
     (``stats``, or fitted on this split when None) or None. Raises DataFormatError naming the
     file and the fix for every layout problem (see ``common.speech.io``).
     """
-    root = locate_data_root(root, "hw3p2", split)
-    hint = LAYOUTS["hw3p2"].hint(root)
-    files = utterance_files(root / split / "mfcc", hint=hint)
-    want = _labels_wanted(root, split, labels, "transcript")
-    transcripts = paired_files(files, root / split / "transcript", hint) if want else None
-    if max_utterances is not None:
-        files = files[:max_utterances]
-        transcripts = transcripts[:max_utterances] if want else None
+    root, files, transcripts = split_files(root, "hw3p2", split, labels, max_utterances)
     shapes = feature_shapes(files)
     dim = shapes[0][1]
     check_split_dims(root, split, dim)
-    targets = [read_symbols(t, vocab) for t in transcripts] if want else None
+    targets = None if transcripts is None else [read_symbols(t, vocab) for t in transcripts]
     features, offsets, stats = _fill(files, [t for t, _ in shapes], dim, dtype,
                                      lambda f: np.load(f).astype(np.float32), cmvn, stats,
                                      f"loading {split}", progress)
@@ -250,14 +237,7 @@ def load_hw4p2(root, split: str, *, vocab=HW4_CHARS, dtype=np.float32, cmvn="glo
     train-clean-100, then pass ``store.cmvn_stats`` to dev and test). Targets are ``vocab``
     ids without sos/eos; a symbol outside a character vocabulary is an error naming the file.
     """
-    root = locate_data_root(root, "hw4p2", split)
-    hint = LAYOUTS["hw4p2"].hint(root)
-    files = utterance_files(root / split / "fbank", hint=hint)
-    want = _labels_wanted(root, split, labels, "text")
-    texts = paired_files(files, root / split / "text", hint) if want else None
-    if max_utterances is not None:
-        files = files[:max_utterances]
-        texts = texts[:max_utterances] if want else None
+    root, files, texts = split_files(root, "hw4p2", split, labels, max_utterances)
     shapes = [tuple(s) for s in _shapes_2d(files)]
     transposed = _fbank_orientation(files, shapes, n_mels)
     check_split_dims(root, split, n_mels, "fbank", lambda s: n_mels if n_mels in s else s[-1])
@@ -265,7 +245,7 @@ def load_hw4p2(root, split: str, *, vocab=HW4_CHARS, dtype=np.float32, cmvn="glo
     if min(lengths) == 0:
         raise DataFormatError(f"{files[lengths.index(0)]} is an empty utterance (0 frames); delete it "
                               "and its transcript, or re-download the data")
-    targets = [_encode_text(t, read_text(t), vocab) for t in texts] if want else None
+    targets = None if texts is None else [_encode_text(t, read_text(t), vocab) for t in texts]
 
     def read(f):
         x = np.load(f).astype(np.float32)
