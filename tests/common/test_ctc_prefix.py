@@ -1,0 +1,80 @@
+"""CTCPrefixScorer against brute-force summation over all alignments."""
+import itertools
+
+import numpy as np
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.speech.decoding import CTCPrefixScorer
+
+
+def collapse(path, blank):
+    out, prev = [], None
+    for c in path:
+        if c != prev and c != blank:
+            out.append(c)
+        prev = c
+    return tuple(out)
+
+
+def brute_force(lp, blank):
+    """lp (T, C) -> (prefix log prob function, whole-sequence log prob function) by enumeration."""
+    T, C = lp.shape
+    paths = [(collapse(p, blank), sum(lp[t, c] for t, c in enumerate(p)))
+             for p in itertools.product(range(C), repeat=T)]
+
+    def logsum(values):
+        return float(np.logaddexp.reduce(values)) if values else -np.inf
+
+    def prefix(h):
+        return logsum([s for seq, s in paths if seq[:len(h)] == tuple(h)])
+
+    def whole(h):
+        return logsum([s for seq, s in paths if seq == tuple(h)])
+    return prefix, whole
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), T=st.integers(1, 5), C=st.integers(2, 4), blank=st.integers(0, 3),
+       width=st.integers(1, 3))
+def test_prefix_scores_equal_brute_force(seed, T, C, blank, width):
+    blank = blank % C
+    g = torch.Generator().manual_seed(seed)
+    lp = torch.log_softmax(2 * torch.randn(2, T, C, generator=g, dtype=torch.float64), -1)
+    lengths = torch.tensor([T, max(T - 1, 1)])
+    eos = C                                          # the decoder's eos is not a CTC class here
+    scorer = CTCPrefixScorer(lp, lengths, blank=blank, eos=eos, beam_width=width, vocab_size=C + 1)
+    labels = [c for c in range(C) if c != blank]
+    refs = [brute_force(lp[b, :lengths[b]].numpy(), blank) for b in range(2)]
+    # random hypotheses per row (repeats included), walked token by token
+    rng = np.random.default_rng(seed)
+    hyps = [rng.choice(labels, size=3).tolist() for _ in range(2 * width)]
+    state = scorer.initial(2 * width)
+    psi = np.zeros(2 * width)
+    for step in range(4):
+        scores = scorer.log_probs(state).numpy()                        # (rows, C + 1)
+        for row in range(2 * width):
+            prefix, whole = refs[row // width]
+            h = hyps[row][:step]
+            for c in labels:
+                np.testing.assert_allclose(psi[row] + scores[row, c], prefix(h + [c]), atol=1e-9)
+            assert scores[row, blank] == -np.inf
+            np.testing.assert_allclose(psi[row] + scores[row, eos], whole(h), atol=1e-9)
+            np.testing.assert_allclose(float(scorer.final(state)[row]), scores[row, eos], atol=1e-12)
+        if step == 3:
+            break
+        tokens = torch.tensor([h[step] for h in hyps])
+        psi = psi + scores[np.arange(2 * width), tokens.numpy()]
+        state = scorer.advance(state, tokens)
+
+
+def test_select_reorders_rows_and_negative_tokens_keep_them():
+    lp = torch.log_softmax(torch.randn(1, 4, 3, dtype=torch.float64), -1)
+    scorer = CTCPrefixScorer(lp, torch.tensor([4]), blank=0, eos=2, beam_width=2)
+    state = scorer.advance(scorer.initial(2), torch.tensor([1, 2]))
+    swapped = scorer.select(state, torch.tensor([1, 0]))
+    torch.testing.assert_close(scorer.log_probs(swapped), scorer.log_probs(state)[[1, 0]])
+    kept = scorer.advance(state, torch.tensor([-1, 1]))
+    torch.testing.assert_close(kept["psi"][0], state["psi"][0])
+    assert kept["length"].tolist() == [1, 2]

@@ -1,0 +1,143 @@
+"""NGramLM and NeuralLM against hand computations, normalisation and their own file round trip."""
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from common.speech.decoding import NeuralLM, NGramLM, TokenScorer
+
+# toy corpus over tokens {0, 1}; bigram events (S: start, E: end):
+#   S0 01 1E | S0 01 11 1E | S1 1E   ->  c(S,0)=2 c(S,1)=1 c(0,1)=2 c(1,1)=1 c(1,E)=3
+TOY = [[0, 1], [0, 1, 1], [1]]
+
+
+def next_probs(lm, history):
+    """P(next | history) over tokens 0..V-1 and the end (last entry), by the TokenScorer calls."""
+    state = lm.initial(1)
+    for token in history:
+        state = lm.advance(state, torch.tensor([token]))
+    return torch.cat([lm.log_probs(state)[0], lm.final(state)]).exp().tolist()
+
+
+def test_kneser_ney_bigram_by_hand():
+    lm = NGramLM.train(TOY, vocab_size=2, order=2)
+    # top order: n1 = 2 (S1, 11), n2 = 2 (S0, 01): D = 2 / (2 + 2 * 2) = 1/3
+    # unigram continuation counts N1+(. w): 0 <- {S}: 1, 1 <- {S, 0, 1}: 3, E <- {1}: 1 (total 5);
+    # n1 = 2, n2 = 0 -> D = 1, clamped to 0.95; the rest goes to the uniform 1/3
+    d1 = 0.95
+    uni = [max(c - d1, 0) / 5 + d1 * 3 / 5 / 3 for c in (1, 3, 1)]
+    np.testing.assert_allclose(uni, [0.2, 0.6, 0.2], atol=1e-12)
+    d = 1 / 3
+    # context 1: c(1,1) = 1, c(1,E) = 3; total 4, 2 distinct followers
+    after_1 = [0 + d * 2 / 4 * uni[0], (1 - d) / 4 + d * 2 / 4 * uni[1], (3 - d) / 4 + d * 2 / 4 * uni[2]]
+    np.testing.assert_allclose(next_probs(lm, [1]), after_1, atol=1e-12)
+    np.testing.assert_allclose(after_1, [1 / 30, 4 / 15, 0.7], atol=1e-12)
+    # sentence start: c(S,0) = 2, c(S,1) = 1; total 3, 2 distinct
+    start = [(2 - d) / 3 + d * 2 / 3 * uni[0], (1 - d) / 3 + d * 2 / 3 * uni[1], d * 2 / 3 * uni[2]]
+    np.testing.assert_allclose(next_probs(lm, []), start, atol=1e-12)
+    # an unseen history backs off entirely: context 0 followed only by 1 -> its own row; the
+    # sequence probability is the product of the conditionals
+    expected = math.log(start[0]) + math.log(next_probs(lm, [0])[1]) + math.log(after_1[2])
+    assert abs(lm.sequence_log_prob([0, 1]) - expected) < 1e-12
+
+
+def test_witten_bell_bigram_by_hand():
+    lm = NGramLM.train(TOY, vocab_size=2, order=2, smoothing="witten_bell")
+    # unigram raw counts of outcomes: 0: 2, 1: 4, E: 3 (total 9, 3 distinct), uniform 1/3
+    uni = [(c + 3 / 3) / (9 + 3) for c in (2, 4, 3)]
+    # context 1: 1 -> 1 once, 1 -> E three times; 2 distinct
+    after_1 = [(0 + 2 * uni[0]) / 6, (1 + 2 * uni[1]) / 6, (3 + 2 * uni[2]) / 6]
+    np.testing.assert_allclose(next_probs(lm, [1]), after_1, atol=1e-12)
+    assert abs(after_1[2] - 11 / 18) < 1e-12
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), V=st.integers(2, 6), order=st.integers(1, 4),
+       smoothing=st.sampled_from(["kneser_ney", "witten_bell"]))
+def test_ngram_distribution_sums_to_one_for_random_histories(seed, V, order, smoothing):
+    rng = np.random.default_rng(seed)
+    corpus = [rng.integers(0, V, size=rng.integers(0, 8)).tolist() for _ in range(15)]
+    lm = NGramLM.train(corpus, vocab_size=V, order=order, smoothing=smoothing)
+    assert isinstance(lm, TokenScorer)
+    rows = 12
+    state = lm.initial(rows)
+    for _ in range(6):
+        total = torch.cat([lm.log_probs(state), lm.final(state)[:, None]], 1).logsumexp(1)
+        np.testing.assert_allclose(total.numpy(), 0.0, atol=1e-12)
+        tokens = torch.tensor(rng.integers(-1, V, size=rows))        # -1: that row does not grow
+        state = lm.advance(state, tokens)
+
+
+def test_ngram_advance_select_and_negative_tokens():
+    lm = NGramLM.train([[0, 1, 2], [2, 1, 0], [1, 1]], vocab_size=3, order=3)
+    state = lm.advance(lm.initial(3), torch.tensor([0, 1, 2]))
+    state = lm.advance(state, torch.tensor([1, -1, 1]))
+    for row, history in enumerate([[0, 1], [1], [2, 1]]):
+        np.testing.assert_allclose(torch.cat([lm.log_probs(state)[row], lm.final(state)[row:row + 1]]).exp(),
+                                   next_probs(lm, history), atol=1e-12)
+    picked = lm.select(state, torch.tensor([2, 2, 0]))
+    assert torch.equal(lm.log_probs(picked), lm.log_probs(state)[[2, 2, 0]])
+
+
+def test_ngram_sees_its_corpus_and_perplexity():
+    corpus = [[0, 1, 2, 3]] * 10
+    lm = NGramLM.train(corpus, vocab_size=5, order=3)
+    # every conditional of the training sentence is large; an unseen order of the same tokens is not
+    assert lm.perplexity(corpus) < 1.6
+    assert lm.perplexity([[3, 2, 1, 0]]) > 3
+    expected = math.exp(-sum(lm.sequence_log_prob(s) for s in corpus) / 50)
+    assert abs(lm.perplexity(corpus) - expected) < 1e-9
+
+
+def test_ngram_save_load_round_trip(tmp_path):
+    rng = np.random.default_rng(0)
+    corpus = [rng.integers(0, 7, size=rng.integers(1, 10)).tolist() for _ in range(50)]
+    lm = NGramLM.train(corpus, vocab_size=7, order=4, smoothing="witten_bell")
+    lm.save(tmp_path / "lm.pt")
+    loaded = NGramLM.load(tmp_path / "lm.pt")
+    assert (loaded.vocab_size, loaded.order, loaded.smoothing) == (7, 4, "witten_bell")
+    assert all(abs(loaded.sequence_log_prob(s) - lm.sequence_log_prob(s)) == 0 for s in corpus[:10])
+    assert [p.name for p in tmp_path.iterdir()] == ["lm.pt"]            # no temporary left behind
+    torch.save({"something": 1}, tmp_path / "other.pt")
+    with pytest.raises(ValueError, match="other.pt"):
+        NGramLM.load(tmp_path / "other.pt")
+
+
+def test_ngram_errors():
+    with pytest.raises(ValueError, match=r"sequence 1 .*\[0, 5\]"):
+        NGramLM.train([[0], [0, 5]], vocab_size=5)
+    with pytest.raises(ValueError, match="smoothing"):
+        NGramLM.train([[0]], vocab_size=5, smoothing="laplace")
+
+
+class BagLM(torch.nn.Module):
+    def __init__(self, V):
+        super().__init__()
+        g = torch.Generator().manual_seed(1)
+        self.emb = torch.nn.Parameter(torch.randn(V, 6, generator=g))
+        self.out = torch.nn.Parameter(torch.randn(6, V, generator=g))
+
+    def forward(self, tokens):                                  # (N, t) -> (N, t, V), causal
+        return torch.tanh(self.emb[tokens].cumsum(1)) @ self.out
+
+
+def test_neural_lm_follows_each_rows_history():
+    model = BagLM(6)
+    lm = NeuralLM(model, sos=5, eos=4)
+    assert lm.vocab_size == 6
+    state = lm.initial(3)
+    histories = [[5], [5], [5]]
+    for tokens in ([1, -1, 2], [-1, -1, 3], [0, 2, 1]):
+        state = lm.advance(state, torch.tensor(tokens))
+        for row, tok in enumerate(tokens):
+            if tok >= 0:
+                histories[row].append(tok)
+    for row, history in enumerate(histories):
+        expected = torch.log_softmax(model(torch.tensor([history]))[0, -1].detach(), -1)
+        torch.testing.assert_close(lm.log_probs(state)[row], expected)
+        assert float(lm.final(state)[row]) == float(lm.log_probs(state)[row, 4])
+    picked = lm.select(state, torch.tensor([1, 1]))
+    torch.testing.assert_close(lm.log_probs(picked), lm.log_probs(state)[[1, 1]])
