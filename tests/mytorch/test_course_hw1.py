@@ -202,3 +202,40 @@ def test_conv_accepts_the_s24_positional_init_functions():
         close(s24.forward(x), f25.forward(x))
         with pytest.raises(TypeError, match="padding by keyword"):
             cls(3, 4, 3, 2, w_init, b_init, b_init)
+
+
+def test_split_layout_mlp4_matches_the_interleaved_one_and_trains_with_adam():
+    """mytorch.models.split_mlp.MLP4 (the F22 layout of the first bonus autograder: layers =
+    the five Linear layers, f = the ReLUs) computes what MLP4 computes; its debug lists
+    hold every value; the bonus flow (set W/b on layers[i], fill dLdW/dLdb of every layer,
+    Adam steps, read optimizer.l) runs and matches the interleaved model step for step."""
+    from mytorch.models import split_mlp
+
+    split, inter = split_mlp.MLP4(debug=True), MLP4(debug=True)
+    A0 = np.array([[-4., -3.], [-2., -1.], [0., 1.], [2., 3.], [4., 5.]], dtype="f")
+    weights = [(rand(30 + i, o, n), rand(40 + i, o, 1)) for i, (n, o) in
+               enumerate(zip([2, 4, 8, 8, 4], [4, 8, 8, 4, 2]))]
+    opts = [optim.AdamW(split, 0.008, weight_decay=0.01),
+            optim.AdamW(inter, 0.008, weight_decay=0.01)]
+    for _ in range(5):
+        for model, linears in ((split, split.layers), (inter, inter.layers[::2])):
+            for layer, (W, b) in zip(linears, weights):
+                layer.W, layer.b = W.copy(), b.copy()
+            model.forward(A0)
+            for layer in linears:
+                layer.dLdW.fill(0.0)
+                layer.dLdb.fill(0.0)
+            model.backward(A0)
+        for opt in opts:
+            opt.step()
+    assert len(split.layers) == 5 and all(a is b for a, b in zip(opts[0].l, split.layers))
+    for mine, theirs in zip(opts[0].l, opts[1].l):
+        close(mine.W, theirs.W)
+        close(mine.b, theirs.b)
+    assert len(split.A) == 6 and len(split.Z) == len(split.dAdZ) == len(split.dLdZ) == 5
+    close(split.A[-1], inter.A[-1])
+    for k in range(5):
+        close(split.Z[k], inter.A[2 * k + 1])
+        close(split.dLdZ[k], inter.dLdA[2 * k + 1])
+        close(split.dLdA[k], inter.dLdA[2 * k])
+        close(split.dAdZ[k], (split.Z[k] > 0).astype(float))
