@@ -11,11 +11,16 @@
   so that each image is embedded once however many pairs name it.
 - ``IdentityBatchSampler`` yields P identities x K images per batch for triplet mining.
 
-Every mistake a user can make with the folders raises an error that names the file and the fix.
+Every mistake a user can make with the folders raises an error that names the file and the fix,
+before training: ``check_hw2p2_root`` finds the layout one level up or down (or says which other
+homework's data DATA_ROOT holds), and every scan checks each image file (``check="fast"``: JPEG
+start and end-of-image markers, so a truncated file is found in seconds, not by a worker in the
+middle of an epoch; ``check="full"`` decodes every image).
 """
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,6 +36,7 @@ __all__ = [
     "ImageList",
     "Pairs",
     "check_hw2p2_root",
+    "check_images",
     "collate_images",
     "decode_jpeg",
     "default_workers",
@@ -44,6 +50,9 @@ KAGGLE_HINT = ("Download it with the Kaggle CLI: `kaggle competitions download -
                "11785-hw-2-p-2-face-verification-fall-2024` and unzip it, then set DATA_ROOT to "
                "the folder that holds cls_data/ (or set DEMO=True to use generated demo faces).")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg")
+_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
+_SIGNATURES = {b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"BM": "a BMP image", b"RIFF": "a WebP image",
+               b"<": "a text/HTML file (an error page saved as .jpg?)", b"PK": "a zip archive"}
 
 
 @dataclass
@@ -63,12 +72,22 @@ class ImageList:
 
 
 def check_hw2p2_root(root) -> dict[str, Path]:
-    """The paths of an HW2P2 data folder; a clear error when one is missing."""
+    """The paths of an HW2P2 data folder; a clear error when one is missing.
+
+    A DATA_ROOT one or two levels too high, or one level too low (``cls_data/``, ``ver_data/``,
+    ``cls_data/train``), is an error that names the folder where the layout was found; a
+    DATA_ROOT holding another homework's data says which.
+    """
     root = Path(root)
     if not root.is_dir():
-        raise FileNotFoundError(f"HW2P2 data folder {root} does not exist. {KAGGLE_HINT}")
+        near = ""
+        if root.parent.is_dir():
+            near = f" ({root.parent} holds: {sorted(p.name for p in _visible(root.parent.iterdir()))[:10]})"
+        raise FileNotFoundError(f"HW2P2 data folder {root} does not exist{near}. {KAGGLE_HINT}")
     paths = {"root": root, "cls_data": root / "cls_data", "ver_data": root / "ver_data",
              "val_pairs": root / "val_pairs.txt", "test_pairs": root / "test_pairs.txt"}
+    if not paths["cls_data"].is_dir() and not paths["ver_data"].is_dir():
+        _locate_elsewhere(root)
     for key in ("cls_data", "ver_data", "val_pairs", "test_pairs"):
         if not paths[key].exists():
             found = sorted(p.name for p in root.iterdir())[:10]
@@ -76,6 +95,51 @@ def check_hw2p2_root(root) -> dict[str, Path]:
                 f"{paths[key]} is missing (found in {root}: {found}). DATA_ROOT must be the "
                 f"folder that holds cls_data/, ver_data/ and the pairs files. {KAGGLE_HINT}")
     return paths
+
+
+def _has_hw2p2(folder: Path) -> bool:
+    return (folder / "cls_data").is_dir() and (folder / "ver_data").is_dir()
+
+
+def _subfolders(folder: Path, limit: int = 200) -> list[Path]:
+    try:
+        entries = sorted(folder.iterdir())[:limit]
+    except OSError:
+        return []
+    return [p for p in _visible(entries) if p.is_dir() and p.name != "__MACOSX"]
+
+
+def _locate_elsewhere(root: Path) -> None:
+    """``root`` lacks cls_data/ and ver_data/: raise naming where the layout is, or what root holds."""
+    up = [(root.parent, "one level up"), (root.parent.parent, "two levels up")]
+    below = _subfolders(root)
+    down = [(c, "one level down") for c in below]
+    if len(below) <= 20:
+        down += [(g, "two levels down") for c in below for g in _subfolders(c, 50)]
+    for folder, where in [*down, *up]:
+        if _has_hw2p2(folder):
+            raise FileNotFoundError(
+                f"DATA_ROOT {root} does not hold the HW2P2 layout (cls_data/, ver_data/, val_pairs.txt), but it "
+                f"was found {where}: set DATA_ROOT = {str(folder)!r}")
+    other = _other_homework(root) or next((f"{h} (in {c})" for c in below if (h := _other_homework(c))), None)
+    if other:
+        raise FileNotFoundError(f"DATA_ROOT {root} holds {other}, not the HW2P2 faces (cls_data/, ver_data/): "
+                                f"point it at the face verification download. {KAGGLE_HINT}")
+
+
+def _other_homework(folder: Path) -> str | None:
+    """Which other homework's data ``folder`` holds, in words, or None."""
+    if (folder / "wiki.train.npy").exists() or (folder / "vocab.npy").exists():
+        return "the HW4P1 language-model data (wiki.*.npy)"
+    try:
+        from ..speech.io import detect_layout
+    except ImportError:          # the speech readers are optional here
+        return None
+    found = detect_layout(folder)
+    if found is None:
+        return None
+    names = " or ".join(h.upper() for h in found.split("|"))
+    return f"the {names} speech data (train-clean-100/, dev-clean/, test-clean/ with .npy features)"
 
 
 def _check_image_name(path: Path, where: str) -> None:
@@ -88,8 +152,69 @@ def _visible(entries):
     return [p for p in entries if not p.name.startswith(".")]
 
 
-def scan_split(split_dir, class_to_idx: dict[str, int] | None = None) -> ImageList:
+def _jpeg_problem(path: Path) -> str | None:
+    """Why ``path`` is not a complete JPEG (start and end-of-image markers), or None."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(4)
+            size = f.seek(0, os.SEEK_END)
+            f.seek(max(0, size - 64))
+            tail = f.read()
+    except OSError as err:
+        return f"cannot be read ({err.strerror or err})"
+    if size == 0:
+        return "is empty (0 bytes)"
+    if not head.startswith(_JPEG_START):
+        kind = next((v for k, v in _SIGNATURES.items() if head.startswith(k)), "not a JPEG")
+        return f"does not start with the JPEG marker: it is {kind}"
+    if _JPEG_END not in tail:
+        return f"has no JPEG end-of-image marker: truncated ({size:,} bytes), e.g. by an interrupted download or unzip"
+    return None
+
+
+def _decode_problem(path: Path) -> str | None:
+    problem = _jpeg_problem(path)
+    if problem is not None:
+        return problem
+    try:
+        decode_jpeg(path)
+    except ValueError as err:
+        return f"does not decode ({str(err.__cause__ or err)[:120]})"
+    return None
+
+
+def check_images(paths, check: str | None = "fast", where: str = "", workers: int = 16) -> None:
+    """Raise ``ValueError`` naming every corrupt or truncated image among ``paths``, before training.
+
+    ``check``: "fast" reads the first and last bytes of every file (JPEG start marker and
+    end-of-image marker: finds empty, truncated and non-JPEG files; a few seconds for the
+    ~180k images of the competition); "full" decodes every image (finds damage inside a
+    file too, about a minute per 100k images per core); None skips the check.
+    """
+    if check is None or check == "none":
+        return
+    if check not in ("fast", "full"):
+        raise ValueError(f"check must be 'fast', 'full' or None, got {check!r}")
+    paths = list(paths)
+    test = _jpeg_problem if check == "fast" else _decode_problem
+    chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
+    with ThreadPoolExecutor(max(1, min(workers, len(chunks)))) as pool:   # file reads and decodes release the GIL
+        results = pool.map(lambda chunk: [(p, test(p)) for p in chunk], chunks)
+        bad = [(p, why) for chunk in results for p, why in chunk if why is not None]
+    if bad:
+        listed = "\n".join(f"  {p} {why}" for p, why in bad[:10])
+        more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
+        raise ValueError(
+            f"{len(bad)} of {len(paths):,} images{' in ' + where if where else ''} are corrupt or truncated "
+            f"(found before training, check={check!r}):\n{listed}{more}\nRe-extract the data set (the download or "
+            "unzip was probably cut short), or move these files out of the folder.")
+
+
+def scan_split(split_dir, class_to_idx: dict[str, int] | None = None, check: str | None = "fast") -> ImageList:
     """Read a classification split in the F24 or S25 layout (detected, not asked).
+
+    ``check``: how every image file is checked before training (``check_images``: "fast",
+    "full" or None).
 
     ``class_to_idx``: the mapping of the training split, so that dev labels agree with it;
     a dev identity unknown to training is an error. ``None`` builds the mapping from this
@@ -100,8 +225,11 @@ def scan_split(split_dir, class_to_idx: dict[str, int] | None = None) -> ImageLi
     if not split_dir.is_dir():
         raise FileNotFoundError(f"split folder {split_dir} does not exist. {KAGGLE_HINT}")
     if (split_dir / "labels.txt").is_file() and (split_dir / "images").is_dir():
-        return _scan_s25(split_dir, class_to_idx)
-    return _scan_imagefolder(split_dir, class_to_idx)
+        images = _scan_s25(split_dir, class_to_idx)
+    else:
+        images = _scan_imagefolder(split_dir, class_to_idx)
+    check_images(images.paths, check, str(split_dir))
+    return images
 
 
 def _scan_imagefolder(split_dir: Path, class_to_idx) -> ImageList:
@@ -174,7 +302,7 @@ def _scan_s25(split_dir: Path, class_to_idx) -> ImageList:
     return ImageList(paths, np.asarray(labels, dtype=np.int64), _classes_from(class_to_idx), "s25")
 
 
-def scan_test_split(split_dir) -> ImageList:
+def scan_test_split(split_dir, check: str | None = "fast") -> ImageList:
     """An unlabelled classification test split: flat ``*.jpg`` or ``images/`` (S25), sorted."""
     split_dir = Path(split_dir)
     folder = split_dir / "images" if (split_dir / "images").is_dir() else split_dir
@@ -186,6 +314,7 @@ def scan_test_split(split_dir) -> ImageList:
         raise ValueError(f"{folder} holds no images")
     for f in files:
         _check_image_name(f, str(folder))
+    check_images(files, check, str(folder))
     return ImageList(files, np.full(len(files), -1, dtype=np.int64), [],
                      "s25" if folder != split_dir else "f24")
 
@@ -269,16 +398,20 @@ class Pairs:
     right: np.ndarray             # (P,) int64
     labels: np.ndarray | None     # (P,) int64 of 0/1, None for test pairs
     file: Path
+    header: str | None = None     # a header line found (and skipped) at the top
 
     def __len__(self) -> int:
         return len(self.left)
 
 
-def read_pairs(pairs_file, image_dir, labelled: bool | None = None) -> Pairs:
+def read_pairs(pairs_file, image_dir, labelled: bool | None = None, check: str | None = "fast") -> Pairs:
     """Read ``"a.jpg b.jpg [label]"`` lines; names resolve in ``image_dir`` or its parent.
 
     ``labelled``: True for val pairs (3 fields), False for test pairs (2 fields), None to
-    take whichever the first line has. Every image must exist (checked here, not mid-epoch).
+    take whichever the first line has. Every image must exist and pass ``check_images``
+    (checked here, not mid-epoch). Fields may be separated by spaces, tabs or commas; a
+    first line that names no image (a header such as ``img1 img2 label``) is skipped and
+    reported; blank lines are skipped.
     """
     pairs_file, image_dir = Path(pairs_file), Path(image_dir)
     if not pairs_file.is_file():
@@ -289,9 +422,16 @@ def read_pairs(pairs_file, image_dir, labelled: bool | None = None) -> Pairs:
     index: dict[str, int] = {}
     images: list[Path] = []
     left, right, labels = [], [], []
+    missing: list[tuple[int, str]] = []
+    header = None
     for n, line in enumerate(pairs_file.read_text().splitlines(), 1):
-        parts = line.split()
+        parts = line.replace(",", " ").split()
         if not parts:
+            continue
+        if not left and not missing and header is None and _is_header(parts, folders):
+            header = line
+            print(f"{pairs_file}: line {n} {line.strip()!r} is a header (it names no image), not a pair: "
+                  "skipped. The course's pairs files have none; the pairs are the lines after it.")
             continue
         if labelled is None:
             labelled = len(parts) == 3
@@ -304,13 +444,12 @@ def read_pairs(pairs_file, image_dir, labelled: bool | None = None) -> Pairs:
             if name not in index:
                 path = _resolve_image(name, folders)
                 if path is None:
-                    raise FileNotFoundError(
-                        f"{pairs_file}:{n} names {name}, which is not in {image_dir}: the pairs "
-                        "file and ver_data/ come from different downloads, or the unzip was "
-                        "incomplete; re-extract the data set.")
-                _check_image_name(path, str(pairs_file))
-                index[name] = len(images)
-                images.append(path)
+                    missing.append((n, name))
+                    index[name] = -1
+                else:
+                    _check_image_name(path, f"{pairs_file}:{n}")
+                    index[name] = len(images)
+                    images.append(path)
             ids.append(index[name])
         left.append(ids[0])
         right.append(ids[1])
@@ -318,10 +457,33 @@ def read_pairs(pairs_file, image_dir, labelled: bool | None = None) -> Pairs:
             if parts[2] not in ("0", "1"):
                 raise ValueError(f"{pairs_file}:{n}: label must be 0 or 1, got {parts[2]!r}")
             labels.append(int(parts[2]))
+    if missing:
+        _missing_images(pairs_file, image_dir, missing, len(index))
     if not left:
         raise ValueError(f"{pairs_file} holds no pairs")
+    check_images(images, check, str(pairs_file))
     return Pairs(images, np.asarray(left, dtype=np.int64), np.asarray(right, dtype=np.int64),
-                 np.asarray(labels, dtype=np.int64) if labelled else None, pairs_file)
+                 np.asarray(labels, dtype=np.int64) if labelled else None, pairs_file, header)
+
+
+def _is_header(parts: list[str], folders) -> bool:
+    names = parts[:2]
+    return (not any(p.lower().endswith(IMAGE_EXTENSIONS) for p in names)
+            and all(_resolve_image(p, folders) is None for p in names))
+
+
+def _missing_images(pairs_file: Path, image_dir: Path, missing, named: int) -> None:
+    n, name = missing[0]
+    if len(missing) == named:
+        held = sorted(p.name for p in _visible(image_dir.iterdir()))[:5]
+        raise FileNotFoundError(
+            f"{pairs_file}:{n} names {name}, which is not in {image_dir}, and so does every other image the "
+            f"file names ({named:,}); {image_dir} holds {held}. Is it the folder of the verification images "
+            "(ver_data/)?")
+    raise FileNotFoundError(
+        f"{pairs_file}:{n} names {name}, which is not in {image_dir} ({len(missing):,} of the {named:,} images "
+        "it names are missing): the unzip was incomplete, or the pairs file and ver_data/ come from different "
+        "downloads; re-extract the data set.")
 
 
 class IdentityBatchSampler(torch.utils.data.Sampler):
@@ -331,6 +493,8 @@ class IdentityBatchSampler(torch.utils.data.Sampler):
     8,631 identities rarely holds two images of a person. Identities with fewer than K
     images are sampled with replacement. One epoch has about ``len(labels) / (P * K)``
     batches (``num_batches`` overrides); each ``__iter__`` draws a new, seeded order.
+    ``set_epoch`` / ``state_dict`` / ``load_state_dict``: pass it to ``fit(stateful=...)`` and a
+    resumed run draws the same batches as an uninterrupted one.
     """
 
     def __init__(self, labels, identities_per_batch: int, images_per_identity: int,
@@ -346,6 +510,15 @@ class IdentityBatchSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return self.num_batches
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def state_dict(self) -> dict:
+        return {"seed": self.seed, "epoch": self.epoch}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.seed, self.epoch = int(state["seed"]), int(state["epoch"])
 
     def __iter__(self):
         rng = np.random.default_rng([self.seed, self.epoch])
