@@ -38,7 +38,7 @@ def main():
     target_lengths = rng.integers(L * 3 // 4, L + 1, size=N)
     target_lengths[0] = L
 
-    loss = CTCLoss(BLANK=0)
+    loss = CTCLoss(BLANK=0, convention="torch")
 
     def run_mytorch():
         value = loss.forward(probs, target, input_lengths, target_lengths)
