@@ -24,30 +24,27 @@ def hw4(root, split=TRAIN, **kw):
     return load_hw4p2(root, split, progress=False, **kw)
 
 
+def _splits(root, write, train, dev, test):
+    """train and dev with labels, test without, as in the Kaggle downloads."""
+    write(root, TRAIN, train)
+    write(root, DEV, dev, seed=1)
+    write(root, TEST, test, labels=False, seed=2)
+    return root
+
+
 @pytest.fixture
 def hw1_root(tmp_path):
-    root = tmp_path / "11-785-f24-hw1p2"
-    write_split(root, TRAIN, [6, 5, 7])
-    write_split(root, DEV, [4, 6], seed=1)
-    write_split(root, TEST, [5], labels=False, seed=2)
-    return root
+    return _splits(tmp_path / "11-785-f24-hw1p2", write_split, [6, 5, 7], [4, 6], [5])
 
 
 @pytest.fixture
 def hw3_root(tmp_path):
-    root = tmp_path / "11-785-f24-hw3p2"
-    write_hw3_split(root, TRAIN, [40, 33, 57])
-    write_hw3_split(root, DEV, [30, 41], seed=1)
-    write_hw3_split(root, TEST, [35], labels=False, seed=2)
-    return root
+    return _splits(tmp_path / "11-785-f24-hw3p2", write_hw3_split, [40, 33, 57], [30, 41], [35])
 
 
 @pytest.fixture
 def hw4_root(tmp_path):
-    root = tmp_path / "hw4p2"
-    write_hw4_split(root, TRAIN, [40, 33, 57])
-    write_hw4_split(root, DEV, [30, 41], seed=1)
-    write_hw4_split(root, TEST, [35], labels=False, seed=2)
+    root = _splits(tmp_path / "hw4p2", write_hw4_split, [40, 33, 57], [30, 41], [35])
     (root / "text-for-LM").mkdir()
     np.save(root / "text-for-LM" / "0001.npy", np.array(list("THE OLD DAY"), dtype="<U1"))
     return root
