@@ -7,9 +7,9 @@
 
 Memory: a split is ONE preallocated (total_frames, D) array plus offsets, sized from the file
 headers before anything is read, never a list of arrays concatenated at the end (which needs
-twice the memory). The full train-clean-100 (28,539 utterances, ~100 h = ~36.0M frames of 10 ms):
+twice the memory). The full train-clean-100 (28,539 utterances, 100.6 h = ~36.2M frames of 10 ms):
     28 dims (HW3P2 mfcc):   float32 4.0 GB, float16 2.0 GB
-    80 dims (HW4P2 fbank):  float32 11.5 GB (does not fit next to Python and torch in Colab's
+    80 dims (HW4P2 fbank):  float32 11.6 GB (does not fit next to Python and torch in Colab's
                             12 GB), float16 5.8 GB (fits)
 so HW4P2 on Colab uses ``dtype=np.float16``; ``load_*`` refuses (MemoryError naming the fix)
 when the array would take more than 90% of the memory available.

@@ -216,3 +216,32 @@ def test_store_in_a_dataloader_with_the_sampler(tmp_path):
             assert batch.targets[k, :batch.target_lengths[k]].tolist() == store.targets[i].tolist()
             seen.append(uid)
     assert sorted(seen) == sorted(store.ids)
+
+
+def test_a_split_too_large_for_memory_is_refused_naming_float16(tmp_path, monkeypatch):
+    import common.speech.utterances as utterances
+    write_hw4_split(tmp_path, TRAIN, [100, 100])                     # 200 x 80 x 4 = 64,000 bytes
+    monkeypatch.setattr(utterances, "_available_memory", lambda: 50_000)
+    with pytest.raises(MemoryError, match=r"200 frames x 80 as float32 need 0.0 GiB.*use dtype=np.float16"):
+        load_hw4p2(tmp_path, TRAIN, progress=False)
+    assert load_hw4p2(tmp_path, TRAIN, progress=False, dtype=np.float16).features.nbytes == 32_000
+
+
+def test_full_train_clean_100_estimate_fits_colab():
+    """The module docstring's figures: ~36.2M frames (100.6 h at 100 frames/s)."""
+    frames = round(100.6 * 3600 * 100)
+    gib = {(d, np.dtype(t).itemsize): frames * d * np.dtype(t).itemsize / 2**30
+           for d in (28, 80) for t in (np.float32, np.float16)}
+    assert gib[28, 4] < 4.0 and gib[28, 2] < 2.0 and gib[80, 2] < 6.0   # fit in 12 GB
+    assert gib[80, 4] > 10.5                                            # float32 80-dim does not
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_sampler_properties_on_random_lengths_and_budgets(seed):
+    rng = np.random.default_rng(seed)
+    lengths = rng.integers(1, 400, int(rng.integers(1, 120)))
+    budget = int(rng.integers(1, 3000))
+    sampler = BucketBatchSampler(lengths, budget, seed=seed, shuffle=bool(seed % 2))
+    batches = list(sampler)
+    assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
+    assert all(len(b) == 1 or len(b) * lengths[b].max() <= budget for b in batches)
