@@ -131,10 +131,8 @@ def _other_homework(folder: Path) -> str | None:
     """Which other homework's data ``folder`` holds, in words, or None."""
     if (folder / "wiki.train.npy").exists() or (folder / "vocab.npy").exists():
         return "the HW4P1 language-model data (wiki.*.npy)"
-    try:
-        from ..speech.io import detect_layout
-    except ImportError:          # the speech readers are optional here
-        return None
+    from ..speech.io import detect_layout     # the speech layouts are recognised where they are read
+
     found = detect_layout(folder)
     if found is None:
         return None
