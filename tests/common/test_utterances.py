@@ -245,3 +245,36 @@ def test_sampler_properties_on_random_lengths_and_budgets(seed):
     batches = list(sampler)
     assert sorted(np.concatenate(batches).tolist()) == list(range(len(lengths)))
     assert all(len(b) == 1 or len(b) * lengths[b].max() <= budget for b in batches)
+
+
+def test_fit_with_the_sampler_as_stateful_resumes_the_same_batches(tmp_path):
+    """2 epochs + resume + 2 epochs sees the same batches, in the same order, as 4 epochs."""
+    from common.train import fit
+    write_hw3_split(tmp_path / "data", TRAIN, [40, 9, 63, 17, 30, 22, 51, 12])
+    store = load_hw3p2(tmp_path / "data", TRAIN, progress=False)
+
+    def run(epochs, ckpt, resume=False):
+        torch.manual_seed(0)
+        model = torch.nn.Linear(28, len(HW3_PHONEMES))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        sampler = BucketBatchSampler(store.feature_lengths, 120, seed=5)
+        loader = torch.utils.data.DataLoader(store, batch_sampler=sampler, collate_fn=collate_utterances)
+        seen = []
+
+        def loss(m, batch):
+            batch = batch.to("cpu")
+            seen.append(tuple(batch.ids))
+            pooled = (batch.features * batch.mask[..., None]).sum(1) / batch.feature_lengths[:, None]
+            return torch.nn.functional.cross_entropy(m(pooled), batch.targets[:, 0]), {"n": len(batch)}
+
+        fit(model, opt, loader, loss, epochs=epochs, device="cpu", checkpoint_dir=ckpt, resume=resume,
+            monitor="train_loss", stateful={"sampler": sampler})
+        return seen, model
+
+    straight, model4 = run(4, tmp_path / "a")
+    first, _ = run(2, tmp_path / "b")
+    rest, resumed = run(4, tmp_path / "b", resume=True)
+    assert first + rest == straight
+    per_epoch = len(straight) // 4
+    assert straight[:per_epoch] != straight[per_epoch:2 * per_epoch]        # epochs differ
+    torch.testing.assert_close(resumed.weight, model4.weight, rtol=0, atol=0)
