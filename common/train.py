@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -271,9 +272,11 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
                           ema=ema, epoch=epoch, best_metric=best, history=history, generators=generators,
                           stateful=stateful, monitor=monitor, mode=mode, hyperparameters=hyperparameters,
                           check_finite=False)                   # checked above, once per epoch
-            save_checkpoint(ckpt_dir / "last.pt", **kwargs)
+            # best.pt first: a kill between the two writes leaves last.pt one epoch behind (that epoch is
+            # trained again, identically), never a last.pt whose best value has no best.pt to go with it
             if improved:
                 save_checkpoint(ckpt_dir / "best.pt", **kwargs)
+            save_checkpoint(ckpt_dir / "last.pt", **kwargs)
             saved_epoch = epoch + 1
     return pd.DataFrame(history)
 
@@ -298,7 +301,8 @@ def _resume(ckpt_dir: Path, model, optimizer, scheduler, scaler, ema, device, ge
         best = None
         kept = ""
         if (ckpt_dir / "best.pt").exists():
-            target = ckpt_dir / f"best_{old_monitor}.pt"
+            safe = re.sub(r"[^\w.@-]", "_", old_monitor)
+            target = ckpt_dir / f"best_{safe}.pt"
             os.replace(ckpt_dir / "best.pt", target)
             kept = f"; the earlier best.pt (best by {old_monitor}) is kept as {target}"
         print(f"monitor changed on resume: {old_monitor} ({old_mode}) -> {monitor} ({mode}): best.pt now "
