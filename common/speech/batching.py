@@ -11,6 +11,8 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
+from ..distributed import shard
+
 __all__ = ["BucketBatchSampler", "SpeechBatch", "collate_utterances", "padding_fraction"]
 
 
@@ -27,7 +29,15 @@ class BucketBatchSampler:
     that epoch's order where it stopped (with DataLoader workers, that count runs ahead of
     the batches consumed by the prefetch depth; checkpoints at epoch ends are exact).
     ``set_epoch(e)`` for a new epoch starts it from its first batch.
+
+    Data-parallel training (inside ``common.distributed.sharded()``, as ``fit`` iterates): the
+    batches are those of one process, except that each holds at least one utterance per rank
+    (an over-budget utterance gets company, a short remainder joins the batch before it); rank
+    r takes utterances r, r + world, ... of each batch (they are length-sorted, so every rank's
+    part pads alike). The parts are disjoint and cover the epoch; ``state_dict`` counts batches
+    of all ranks together, so a checkpoint resumes with any number of processes.
     """
+    shards_itself = True
 
     def __init__(self, lengths, max_frames: int, *, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False, length_noise: float = 0.05):
@@ -41,9 +51,9 @@ class BucketBatchSampler:
         self.epoch, self.position = 0, 0
         self._cache = None
 
-    def _batches(self) -> list[list[int]]:
-        if self._cache is not None and self._cache[0] == self.epoch:
-            return self._cache[1]
+    def _batches(self, min_size: int = 1) -> list[list[int]]:
+        if self._cache is not None and self._cache[:2] == (self.epoch, min_size):
+            return self._cache[2]
         rng = np.random.default_rng([self.seed, self.epoch])
         keys = self.lengths.astype(np.float64)
         if self.shuffle:
@@ -55,27 +65,36 @@ class BucketBatchSampler:
         batches, current, longest = [], [], 0
         for i in order.tolist():
             t = int(self.lengths[i])
-            if current and (len(current) + 1) * max(longest, t) > self.max_frames:
+            if len(current) >= min_size and (len(current) + 1) * max(longest, t) > self.max_frames:
                 batches.append(current)
                 current, longest = [], 0
             current.append(i)
             longest = max(longest, t)
         if current and not self.drop_last:
-            batches.append(current)
+            if len(current) < min_size and batches:
+                batches[-1].extend(current)
+            else:
+                batches.append(current)
         if self.shuffle:
             batches = [batches[k] for k in rng.permutation(len(batches))]
-        self._cache = (self.epoch, batches)
+        self._cache = (self.epoch, min_size, batches)
         return batches
 
     def __len__(self) -> int:
-        return len(self._batches())
+        return len(self._batches(shard()[1]))
 
     def __iter__(self):
-        batches = self._batches()
+        rank, world, equal_steps = shard()
+        batches = self._batches(world)
         start = self.position if 0 < self.position < len(batches) else 0
         for k in range(start, len(batches)):
             self.position = k + 1
-            yield list(batches[k])
+            if world == 1:
+                yield list(batches[k])
+            elif len(batches[k]) >= world or not equal_steps:
+                part = list(batches[k][rank::world])
+                if part:
+                    yield part
 
     def set_epoch(self, epoch: int) -> None:
         if int(epoch) != self.epoch:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ..distributed import broadcast_tensor, shard, shard_slice
 from .io import DataFormatError, check_split_dims, cmvn, feature_shapes, read_frame_labels, split_files
 
 __all__ = ["FrameStore", "load_frame_store", "FrameBatches", "PAD_LABEL"]
@@ -123,7 +124,14 @@ class FrameBatches:
 
     Iterating draws one permutation (``shuffle``) on the device and slices it; the last
     batch is smaller unless ``drop_last``. For a test store, yields windows only.
+
+    Data-parallel training (inside ``common.distributed.sharded()``, as ``fit`` iterates): every
+    rank takes its contiguous part of each batch of the single-process order, which rank 0
+    draws and broadcasts, so the ranks' parts are disjoint, cover the batch, and the epoch order
+    is the one-process order for the same seed. A batch with fewer frames than ranks (a last
+    batch without ``drop_last``) is skipped in training, where all ranks must step together.
     """
+    shards_itself = True
 
     def __init__(self, store: FrameStore, batch_size: int, shuffle: bool = False,
                  drop_last: bool = False, generator: torch.Generator | None = None):
@@ -136,16 +144,30 @@ class FrameBatches:
         n = len(self.store)
         return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
 
+    def to(self, device) -> "FrameBatches":
+        """The same batches gathered from a copy of the store on ``device`` (e.g. a rank's GPU)."""
+        return FrameBatches(self.store.to(device), self.batch_size, self.shuffle, self.drop_last, self.generator)
+
     def __iter__(self):
         device = self.store.centers.device
         n = len(self.store)
+        rank, world, equal_steps = shard()
         if self.shuffle:
             # the permutation is drawn on the CPU (torch's global RNG or the given generator,
             # so a run is reproducible and resumable) and moved to the device once per epoch
-            order = torch.randperm(n, generator=self.generator).to(device, non_blocking=True)
+            order = torch.randperm(n, generator=self.generator)
+            if world > 1:
+                order = broadcast_tensor(order)       # rank 0's order on every rank
+            order = order.to(device, non_blocking=True)
         else:
             order = torch.arange(n, device=device)
         for i in range(len(self)):
             idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            if world > 1:
+                if equal_steps and len(idx) < world:
+                    continue
+                idx = idx[shard_slice(len(idx), rank, world)]
+                if len(idx) == 0:
+                    continue
             x = self.store.windows(idx)
             yield (x, self.store.targets(idx)) if self.store.labels is not None else x
