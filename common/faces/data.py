@@ -185,9 +185,10 @@ def check_images(paths, check: str | None = "fast", where: str = "", workers: in
     """Raise ``ValueError`` naming every corrupt or truncated image among ``paths``, before training.
 
     ``check``: "fast" reads the first and last bytes of every file (JPEG start marker and
-    end-of-image marker: finds empty, truncated and non-JPEG files; a few seconds for the
-    ~180k images of the competition); "full" decodes every image (finds damage inside a
-    file too, about a minute per 100k images per core); None skips the check.
+    end-of-image marker: finds empty, truncated and non-JPEG files; measured 50 us per file
+    from the page cache on 2 CPU cores, so about 10 s for the ~180k images of the competition);
+    "full" decodes every image (finds damage inside a file too; 0.5 ms per 112x112 image
+    on 2 cores, a minute or two for the competition); None skips the check.
     """
     if check is None or check == "none":
         return
