@@ -245,8 +245,10 @@ def choose_resume_checkpoint(ckpt_dir, map_location="cpu") -> tuple[Path | None,
     """The checkpoint to resume from: ``last.pt`` if usable, else ``best.pt``; (None, None) if neither exists.
 
     Unusable means unreadable or holding NaN/inf weights; such a file is renamed
-    ``<name>.unreadable`` (kept, not deleted) and the fallback is printed. If every present
-    file is unusable this raises ``CheckpointError`` naming each file and the choices.
+    ``<name>.unreadable`` (kept, not deleted) and the fallback is printed. An unusable
+    ``best.pt`` next to a good ``last.pt`` is set aside too and the returned best value is
+    None (the next epoch writes a new ``best.pt``). If every present file is unusable this
+    raises ``CheckpointError`` naming each file and the choices.
     """
     ckpt_dir = Path(ckpt_dir)
     problems = []
@@ -255,21 +257,22 @@ def choose_resume_checkpoint(ckpt_dir, map_location="cpu") -> tuple[Path | None,
         if not path.exists():
             problems.append(f"{name} is missing")
             continue
-        try:
-            state = read_checkpoint(path, map_location)
-            bad = nonfinite_tensors(state["model"], state.get("ema"))
-            if bad:
-                raise CheckpointError(f"{path} holds NaN/inf weights ({', '.join(bad[:3])})")
-        except CheckpointError as err:
-            problems.append(_first_sentence(str(err)))
+        state, problem = _usable(path, map_location)
+        if problem is not None:
+            problems.append(problem)
             continue
         if name != CHECKPOINT_FILES[0]:
             print(f"RESUME: {'; '.join(problems)}: resuming from {path} instead (epoch {state['epoch'] + 1}); "
                   "the epochs after it are trained again")
         for other in CHECKPOINT_FILES[:CHECKPOINT_FILES.index(name)]:
-            if (ckpt_dir / other).exists():      # keep the unusable file for inspection, out of the way
-                os.replace(ckpt_dir / other, ckpt_dir / f"{other}.unreadable")
-                print(f"RESUME: kept the unusable {other} as {ckpt_dir / (other + '.unreadable')}")
+            _set_aside(ckpt_dir / other)
+        best = ckpt_dir / "best.pt"
+        if name == "last.pt" and best.exists():
+            _, problem = _usable(best, map_location)
+            if problem is not None:        # a new best.pt is written at the next epoch
+                _set_aside(best)
+                state["best_metric"] = None
+                print(f"RESUME: {problem}; the best value is reset, so the next epoch writes a new best.pt")
         return path, state
     present = [n for n in CHECKPOINT_FILES if (ckpt_dir / n).exists()]
     if present:
@@ -283,6 +286,25 @@ def choose_resume_checkpoint(ckpt_dir, map_location="cpu") -> tuple[Path | None,
         print(f"RESUME: note that earlier runs are kept in {ckpt_dir / 'earlier'}; move one's last.pt and "
               "best.pt back into the folder to resume it")
     return None, None
+
+
+def _usable(path: Path, map_location) -> tuple[dict | None, str | None]:
+    """(checkpoint, None) when ``path`` loads with finite weights, else (None, why)."""
+    try:
+        state = read_checkpoint(path, map_location)
+    except CheckpointError as err:
+        return None, _first_sentence(str(err))
+    bad = nonfinite_tensors(state["model"], state.get("ema"))
+    if bad:
+        return None, f"{path} holds NaN/inf weights ({', '.join(bad[:3])})"
+    return state, None
+
+
+def _set_aside(path: Path) -> None:
+    """Keep an unusable checkpoint for inspection, out of the way of the next save."""
+    if path.exists():
+        os.replace(path, path.with_name(path.name + ".unreadable"))
+        print(f"RESUME: kept the unusable {path.name} as {path.with_name(path.name + '.unreadable')}")
 
 
 def _first_sentence(message: str) -> str:

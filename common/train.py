@@ -187,8 +187,10 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
       ``best.pt`` first moves them to ``checkpoint_dir/earlier/<time>/`` and says so
       (``keep_earlier=False`` deletes them instead);
     - ``resume=True`` uses ``last.pt``, or ``best.pt`` when ``last.pt`` is missing, unreadable or
-      holds NaN/inf (the unusable file is kept as ``last.pt.unreadable``); no usable file
-      at all is an error naming the files, never a silent fresh start over them;
+      holds NaN/inf (the unusable file is kept as ``last.pt.unreadable``; an unusable
+      ``best.pt`` next to a good ``last.pt`` is kept aside the same way and the next epoch
+      writes a new one); no usable file at all is an error naming the files, never a
+      silent fresh start over them;
     - NaN/inf: a non-finite training loss in any step (counted on the device, read once per
       epoch), non-finite weights (model or EMA) or a non-finite validation loss / monitored
       value raises ``FloatingPointError`` before that epoch is saved, so ``last.pt`` and

@@ -371,3 +371,13 @@ def test_identity_sampler_resumes_with_the_same_batches():
     b.load_state_dict(a.state_dict())
     b.set_epoch(2)
     assert list(b) == epochs[2] and epochs[1] != epochs[2]
+
+
+def test_unusable_best_next_to_a_good_last_is_kept_aside_and_rewritten(tmp_path, capsys):
+    _fit(_model(), tmp_path, 2)
+    (tmp_path / "best.pt").write_bytes(b"half a file")
+    h = _fit(_model(), tmp_path, 3, resume=True)
+    out = capsys.readouterr().out
+    assert "best value is reset" in out and (tmp_path / "best.pt.unreadable").read_bytes() == b"half a file"
+    best = read_checkpoint(tmp_path / "best.pt")                            # written again, at epoch 3
+    assert best["epoch"] == 2 and best["best_metric"] == pytest.approx(h["val_loss"].iloc[2])
