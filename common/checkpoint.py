@@ -17,32 +17,26 @@ interruption (Colab disconnect, Kaggle time limit, a kill) never leaves a half-w
 ``last.pt``; weights that hold NaN or inf are refused, never written.
 It loads with ``weights_only=True``: only tensors and plain Python values are stored.
 
-``fit`` (common.train) builds on the helpers here: ``choose_resume_checkpoint`` (``last.pt``,
-else ``best.pt``), ``keep_earlier_run`` (a new run never replaces an earlier run's files) and
-``optimizer_hyperparameters`` / ``apply_new_hyperparameters`` (the rule for a changed lr).
+What ``fit`` does with the files of a run folder (resume from ``last.pt`` or ``best.pt``, keep an
+earlier run's files, changed hyperparameters) is in ``common.resume``.
 """
 from __future__ import annotations
 
-import os
 import random
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from .files import atomic_write, remove_stale
+from .files import atomic_write
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "restore_checkpoint",
-           "rng_state", "set_rng_state", "unwrap", "nonfinite_tensors", "choose_resume_checkpoint",
-           "keep_earlier_run", "optimizer_hyperparameters", "apply_new_hyperparameters", "clean_temporaries",
-           "CHECKPOINT_FILES"]
+           "rng_state", "set_rng_state", "unwrap", "nonfinite_tensors"]
 
 FORMAT = "idl-notebooks-checkpoint"
 VERSION = 1
-CHECKPOINT_FILES = ("last.pt", "best.pt")
 # param-group entries that choose an implementation, not the optimisation itself
-_IMPLEMENTATION_KEYS = {"params", "param_names", "initial_lr", "foreach", "fused", "capturable", "differentiable"}
+IMPLEMENTATION_KEYS = {"params", "param_names", "initial_lr", "foreach", "fused", "capturable", "differentiable"}
 
 
 class CheckpointError(RuntimeError):
@@ -181,8 +175,8 @@ def _check_optimizer_class(path: Path, state: dict, optimizer) -> None:
                 "or start a new run (RESUME=False; the earlier files are kept in earlier/)")
         return
     # older checkpoints: the option names of the param groups tell the class apart
-    saved_keys = set(state["optimizer"]["param_groups"][0]) - _IMPLEMENTATION_KEYS - {"lr"}
-    keys = set(optimizer.param_groups[0]) - _IMPLEMENTATION_KEYS - {"lr"}
+    saved_keys = set(state["optimizer"]["param_groups"][0]) - IMPLEMENTATION_KEYS - {"lr"}
+    keys = set(optimizer.param_groups[0]) - IMPLEMENTATION_KEYS - {"lr"}
     if saved_keys != keys and not (saved_keys <= keys and keys - saved_keys <= {"decoupled_weight_decay"}):
         raise CheckpointError(
             f"{path} was saved by another optimizer than {current} (its options {sorted(saved_keys)}, "
@@ -238,170 +232,3 @@ def load_checkpoint(path, model=None, optimizer=None, scheduler=None, scaler=Non
     path = Path(path)
     return restore_checkpoint(read_checkpoint(path, map_location), path, model, optimizer, scheduler, scaler,
                               ema, restore_rng=restore_rng, generators=generators, stateful=stateful)
-
-
-# ------------------------------------------------------------------ resume and new runs (fit)
-def choose_resume_checkpoint(ckpt_dir, map_location="cpu") -> tuple[Path | None, dict | None]:
-    """The checkpoint to resume from: ``last.pt`` if usable, else ``best.pt``; (None, None) if neither exists.
-
-    Unusable means unreadable or holding NaN/inf weights; such a file is renamed
-    ``<name>.unreadable`` (kept, not deleted) and the fallback is printed. An unusable
-    ``best.pt`` next to a good ``last.pt`` is set aside too and the returned best value is
-    None (the next epoch writes a new ``best.pt``). If every present file is unusable this
-    raises ``CheckpointError`` naming each file and the choices.
-    """
-    ckpt_dir = Path(ckpt_dir)
-    problems = []
-    for name in CHECKPOINT_FILES:
-        path = ckpt_dir / name
-        if not path.exists():
-            problems.append(f"{name} is missing")
-            continue
-        state, problem = _usable(path, map_location)
-        if problem is not None:
-            problems.append(problem)
-            continue
-        if name != CHECKPOINT_FILES[0]:
-            print(f"RESUME: {'; '.join(problems)}: resuming from {path} instead (epoch {state['epoch'] + 1}); "
-                  "the epochs after it are trained again")
-        for other in CHECKPOINT_FILES[:CHECKPOINT_FILES.index(name)]:
-            _set_aside(ckpt_dir / other)
-        best = ckpt_dir / "best.pt"
-        if name == "last.pt" and best.exists():
-            _, problem = _usable(best, map_location)
-            if problem is not None:        # a new best.pt is written at the next epoch
-                _set_aside(best)
-                state["best_metric"] = None
-                print(f"RESUME: {problem}; the best value is reset, so the next epoch writes a new best.pt")
-        return path, state
-    present = [n for n in CHECKPOINT_FILES if (ckpt_dir / n).exists()]
-    if present:
-        raise CheckpointError(
-            f"RESUME=True but no checkpoint in {ckpt_dir} can be used: {'; '.join(problems)}. Choices: copy a "
-            "good last.pt or best.pt back into the folder (a backup, Kaggle's output of an earlier version), "
-            "point CHECKPOINT_DIR at another folder, or start a new run with RESUME=False (the unusable "
-            "files are then moved to earlier/, not deleted)")
-    earlier = sorted((ckpt_dir / "earlier").glob("*/last.pt")) if (ckpt_dir / "earlier").is_dir() else []
-    if earlier:
-        print(f"RESUME: note that earlier runs are kept in {ckpt_dir / 'earlier'}; move one's last.pt and "
-              "best.pt back into the folder to resume it")
-    return None, None
-
-
-def _usable(path: Path, map_location) -> tuple[dict | None, str | None]:
-    """(checkpoint, None) when ``path`` loads with finite weights, else (None, why)."""
-    try:
-        state = read_checkpoint(path, map_location)
-    except CheckpointError as err:
-        return None, _first_sentence(str(err))
-    bad = nonfinite_tensors(state["model"], state.get("ema"))
-    if bad:
-        return None, f"{path} holds NaN/inf weights ({', '.join(bad[:3])})"
-    return state, None
-
-
-def _set_aside(path: Path) -> None:
-    """Keep an unusable checkpoint for inspection, out of the way of the next save."""
-    if path.exists():
-        os.replace(path, path.with_name(path.name + ".unreadable"))
-        print(f"RESUME: kept the unusable {path.name} as {path.with_name(path.name + '.unreadable')}")
-
-
-def _first_sentence(message: str) -> str:
-    end = message.find(". ", 0, 300)
-    return message[:end] if end > 0 else message[:300]
-
-
-def _earlier_files(ckpt_dir: Path) -> list[Path]:
-    names = [ckpt_dir / n for n in CHECKPOINT_FILES] + sorted(ckpt_dir.glob("best_*.pt"))
-    names += sorted(ckpt_dir.glob("*.pt.unreadable"))
-    return [p for p in names if p.is_file()]
-
-
-def keep_earlier_run(ckpt_dir, keep: bool = True) -> Path | None:
-    """Before a new run (``resume=False``): move an earlier run's files to ``earlier/<time>/``.
-
-    Returns the folder they went to (None when there were none). ``keep=False`` deletes
-    them instead (the explicit overwrite, for a full disk), and says so.
-    """
-    ckpt_dir = Path(ckpt_dir)
-    files = _earlier_files(ckpt_dir) if ckpt_dir.is_dir() else []
-    if not files:
-        return None
-    names = ", ".join(p.name for p in files)
-    if not keep:
-        for p in files:
-            p.unlink()
-        print(f"{ckpt_dir}: deleted the earlier run's {names} (keep_earlier=False)")
-        return None
-    stamp = datetime.fromtimestamp(max(p.stat().st_mtime for p in files)).strftime("%Y%m%d-%H%M%S")
-    dest, n = ckpt_dir / "earlier" / stamp, 1
-    while dest.exists():
-        n += 1
-        dest = ckpt_dir / "earlier" / f"{stamp}-{n}"
-    dest.mkdir(parents=True)
-    for p in files:
-        os.replace(p, dest / p.name)
-    runs = [d for d in (ckpt_dir / "earlier").iterdir() if d.is_dir()]
-    size = sum(f.stat().st_size for d in runs for f in d.iterdir() if f.is_file())
-    print(f"{ckpt_dir} held an earlier run's {names}: moved to {dest} so that this new run (RESUME=False) "
-          f"does not replace them ({len(runs)} earlier run(s), {size / 2**20:.0f} MiB in {dest.parent}). To "
-          "continue that run instead, move its files back and set RESUME=True; to keep runs apart from the "
-          "start, give each its own CHECKPOINT_DIR; fit(keep_earlier=False) deletes instead")
-    return dest
-
-
-def optimizer_hyperparameters(optimizer_or_groups) -> list[dict]:
-    """The configured options of each param group: base lr (a scheduler's ``initial_lr``) and the rest."""
-    groups = getattr(optimizer_or_groups, "param_groups", optimizer_or_groups)
-    out = []
-    for g in groups:
-        lr = g.get("initial_lr", g["lr"])
-        d = {"lr": float(lr)}
-        for k, v in g.items():
-            if k in _IMPLEMENTATION_KEYS or k == "lr":
-                continue
-            if isinstance(v, (bool, int, float, str)):
-                d[k] = v
-            elif isinstance(v, (tuple, list)) and all(isinstance(x, (int, float)) for x in v):
-                d[k] = tuple(float(x) for x in v)
-            elif torch.is_tensor(v) and v.numel() == 1:
-                d[k] = float(v)
-        out.append(d)
-    return out
-
-
-def apply_new_hyperparameters(optimizer, scheduler, saved: list[dict], new: list[dict]) -> list[str]:
-    """After loading a checkpoint's optimizer: put back the run's own (new) options; list the changes.
-
-    lr: the current (scheduled) lr is scaled by new/old base lr, and the scheduler's base lrs
-    follow, so a warmup + cosine schedule continues at the same point with the new peak.
-    Every other option (weight_decay, momentum, betas, ...) takes the new value as it is.
-    """
-    changes = []
-    many = len(optimizer.param_groups) > 1
-    for i, (group, old, cur) in enumerate(zip(optimizer.param_groups, saved, new)):
-        for key, value in cur.items():
-            if key not in old or old[key] == value:
-                continue
-            changes.append(f"{key} {_fmt(old[key])} -> {_fmt(value)}" + (f" (param group {i})" if many else ""))
-            if key == "lr":
-                group["lr"] = group["lr"] * (value / old[key]) if old[key] else value
-                if "initial_lr" in group:
-                    group["initial_lr"] = value
-                if scheduler is not None and hasattr(scheduler, "base_lrs") and i < len(scheduler.base_lrs):
-                    scheduler.base_lrs[i] = value
-            else:
-                group[key] = value
-    return changes
-
-
-def _fmt(v) -> str:
-    if isinstance(v, tuple):
-        return "(" + ", ".join(_fmt(x) for x in v) + ")"
-    return f"{v:g}" if isinstance(v, float) else str(v)
-
-
-def clean_temporaries(ckpt_dir) -> list[Path]:
-    """Remove the temporaries of ``last.pt``/``best.pt`` left by killed writers."""
-    return [p for name in CHECKPOINT_FILES for p in remove_stale(Path(ckpt_dir) / name)]

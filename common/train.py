@@ -29,16 +29,13 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import (
+from .checkpoint import nonfinite_tensors, restore_checkpoint, save_checkpoint, unwrap
+from .resume import (
     apply_new_hyperparameters,
     choose_resume_checkpoint,
     clean_temporaries,
     keep_earlier_run,
-    nonfinite_tensors,
     optimizer_hyperparameters,
-    restore_checkpoint,
-    save_checkpoint,
-    unwrap,
 )
 from .device import autocast
 

@@ -15,18 +15,19 @@ Every mistake a user can make with the folders raises an error that names the fi
 before training: ``check_hw2p2_root`` finds the layout one level up or down (or says which other
 homework's data DATA_ROOT holds), and every scan checks each image file (``check="fast"``: JPEG
 start and end-of-image markers, so a truncated file is found in seconds, not by a worker in the
-middle of an epoch; ``check="full"`` decodes every image).
+middle of an epoch; ``check="full"`` decodes every image); both live in ``common.faces.checks``.
 """
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from .checks import check_images, locate_elsewhere, visible
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -36,7 +37,6 @@ __all__ = [
     "ImageList",
     "Pairs",
     "check_hw2p2_root",
-    "check_images",
     "collate_images",
     "decode_jpeg",
     "default_workers",
@@ -50,9 +50,6 @@ KAGGLE_HINT = ("Download it with the Kaggle CLI: `kaggle competitions download -
                "11785-hw-2-p-2-face-verification-fall-2024` and unzip it, then set DATA_ROOT to "
                "the folder that holds cls_data/ (or set DEMO=True to use generated demo faces).")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg")
-_JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
-_SIGNATURES = {b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"BM": "a BMP image", b"RIFF": "a WebP image",
-               b"<": "a text/HTML file (an error page saved as .jpg?)", b"PK": "a zip archive"}
 
 
 @dataclass
@@ -82,12 +79,12 @@ def check_hw2p2_root(root) -> dict[str, Path]:
     if not root.is_dir():
         near = ""
         if root.parent.is_dir():
-            near = f" ({root.parent} holds: {sorted(p.name for p in _visible(root.parent.iterdir()))[:10]})"
+            near = f" ({root.parent} holds: {sorted(p.name for p in visible(root.parent.iterdir()))[:10]})"
         raise FileNotFoundError(f"HW2P2 data folder {root} does not exist{near}. {KAGGLE_HINT}")
     paths = {"root": root, "cls_data": root / "cls_data", "ver_data": root / "ver_data",
              "val_pairs": root / "val_pairs.txt", "test_pairs": root / "test_pairs.txt"}
     if not paths["cls_data"].is_dir() and not paths["ver_data"].is_dir():
-        _locate_elsewhere(root)
+        locate_elsewhere(root, KAGGLE_HINT)
     for key in ("cls_data", "ver_data", "val_pairs", "test_pairs"):
         if not paths[key].exists():
             found = sorted(p.name for p in root.iterdir())[:10]
@@ -97,116 +94,10 @@ def check_hw2p2_root(root) -> dict[str, Path]:
     return paths
 
 
-def _has_hw2p2(folder: Path) -> bool:
-    return (folder / "cls_data").is_dir() and (folder / "ver_data").is_dir()
-
-
-def _subfolders(folder: Path, limit: int = 200) -> list[Path]:
-    try:
-        entries = sorted(folder.iterdir())[:limit]
-    except OSError:
-        return []
-    return [p for p in _visible(entries) if p.is_dir() and p.name != "__MACOSX"]
-
-
-def _locate_elsewhere(root: Path) -> None:
-    """``root`` lacks cls_data/ and ver_data/: raise naming where the layout is, or what root holds."""
-    up = [(root.parent, "one level up"), (root.parent.parent, "two levels up")]
-    below = _subfolders(root)
-    down = [(c, "one level down") for c in below]
-    if len(below) <= 20:
-        down += [(g, "two levels down") for c in below for g in _subfolders(c, 50)]
-    for folder, where in [*down, *up]:
-        if _has_hw2p2(folder):
-            raise FileNotFoundError(
-                f"DATA_ROOT {root} does not hold the HW2P2 layout (cls_data/, ver_data/, val_pairs.txt), but it "
-                f"was found {where}: set DATA_ROOT = {str(folder)!r}")
-    other = _other_homework(root) or next((f"{h} (in {c})" for c in below if (h := _other_homework(c))), None)
-    if other:
-        raise FileNotFoundError(f"DATA_ROOT {root} holds {other}, not the HW2P2 faces (cls_data/, ver_data/): "
-                                f"point it at the face verification download. {KAGGLE_HINT}")
-
-
-def _other_homework(folder: Path) -> str | None:
-    """Which other homework's data ``folder`` holds, in words, or None."""
-    if (folder / "wiki.train.npy").exists() or (folder / "vocab.npy").exists():
-        return "the HW4P1 language-model data (wiki.*.npy)"
-    from ..speech.io import detect_layout     # the speech layouts are recognised where they are read
-
-    found = detect_layout(folder)
-    if found is None:
-        return None
-    names = " or ".join(h.upper() for h in found.split("|"))
-    return f"the {names} speech data (train-clean-100/, dev-clean/, test-clean/ with .npy features)"
-
-
 def _check_image_name(path: Path, where: str) -> None:
     if path.suffix.lower() not in IMAGE_EXTENSIONS:
         raise ValueError(f"{path} in {where} is not a .jpg file: the HW2P2 folders hold only "
                          "JPEG images; move or delete it.")
-
-
-def _visible(entries):
-    return [p for p in entries if not p.name.startswith(".")]
-
-
-def _jpeg_problem(path: Path) -> str | None:
-    """Why ``path`` is not a complete JPEG (start and end-of-image markers), or None."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-            size = f.seek(0, os.SEEK_END)
-            f.seek(max(0, size - 64))
-            tail = f.read()
-    except OSError as err:
-        return f"cannot be read ({err.strerror or err})"
-    if size == 0:
-        return "is empty (0 bytes)"
-    if not head.startswith(_JPEG_START):
-        kind = next((v for k, v in _SIGNATURES.items() if head.startswith(k)), "not a JPEG")
-        return f"does not start with the JPEG marker: it is {kind}"
-    if _JPEG_END not in tail:
-        return f"has no JPEG end-of-image marker: truncated ({size:,} bytes), e.g. by an interrupted download or unzip"
-    return None
-
-
-def _decode_problem(path: Path) -> str | None:
-    problem = _jpeg_problem(path)
-    if problem is not None:
-        return problem
-    try:
-        decode_jpeg(path)
-    except ValueError as err:
-        return f"does not decode ({str(err.__cause__ or err)[:120]})"
-    return None
-
-
-def check_images(paths, check: str | None = "fast", where: str = "", workers: int = 16) -> None:
-    """Raise ``ValueError`` naming every corrupt or truncated image among ``paths``, before training.
-
-    ``check``: "fast" reads the first and last bytes of every file (JPEG start marker and
-    end-of-image marker: finds empty, truncated and non-JPEG files; measured 50 us per file
-    from the page cache on 2 CPU cores, so about 10 s for the ~180k images of the competition);
-    "full" decodes every image (finds damage inside a file too; 0.5 ms per 112x112 image
-    on 2 cores, a minute or two for the competition); None skips the check.
-    """
-    if check is None or check == "none":
-        return
-    if check not in ("fast", "full"):
-        raise ValueError(f"check must be 'fast', 'full' or None, got {check!r}")
-    paths = list(paths)
-    test = _jpeg_problem if check == "fast" else _decode_problem
-    chunks = [paths[i:i + 256] for i in range(0, len(paths), 256)]
-    with ThreadPoolExecutor(max(1, min(workers, len(chunks)))) as pool:   # file reads and decodes release the GIL
-        results = pool.map(lambda chunk: [(p, test(p)) for p in chunk], chunks)
-        bad = [(p, why) for chunk in results for p, why in chunk if why is not None]
-    if bad:
-        listed = "\n".join(f"  {p} {why}" for p, why in bad[:10])
-        more = f"\n  ... and {len(bad) - 10} more" if len(bad) > 10 else ""
-        raise ValueError(
-            f"{len(bad)} of {len(paths):,} images{' in ' + where if where else ''} are corrupt or truncated "
-            f"(found before training, check={check!r}):\n{listed}{more}\nRe-extract the data set (the download or "
-            "unzip was probably cut short), or move these files out of the folder.")
 
 
 def scan_split(split_dir, class_to_idx: dict[str, int] | None = None, check: str | None = "fast") -> ImageList:
@@ -232,7 +123,7 @@ def scan_split(split_dir, class_to_idx: dict[str, int] | None = None, check: str
 
 
 def _scan_imagefolder(split_dir: Path, class_to_idx) -> ImageList:
-    entries = _visible(sorted(split_dir.iterdir()))
+    entries = visible(sorted(split_dir.iterdir()))
     stray = [p for p in entries if not p.is_dir()]
     if stray:
         raise ValueError(f"{stray[0]} is a file directly in {split_dir}: the F24 layout has one "
@@ -249,7 +140,7 @@ def _scan_imagefolder(split_dir: Path, class_to_idx) -> ImageList:
         if folder.name not in class_to_idx:
             raise ValueError(f"identity folder {folder} is not among the training identities; "
                              "dev identities must also appear in cls_data/train.")
-        files = _visible(sorted(folder.iterdir()))
+        files = visible(sorted(folder.iterdir()))
         if not files:
             raise ValueError(f"identity folder {folder} is empty: every identity needs at least "
                              "one .jpg image; delete the folder or re-extract the data set.")
@@ -307,7 +198,7 @@ def scan_test_split(split_dir, check: str | None = "fast") -> ImageList:
     folder = split_dir / "images" if (split_dir / "images").is_dir() else split_dir
     if not folder.is_dir():
         raise FileNotFoundError(f"test folder {split_dir} does not exist")
-    files = [p for p in _visible(sorted(folder.iterdir())) if p.is_file()]
+    files = [p for p in visible(sorted(folder.iterdir())) if p.is_file()]
     files = [p for p in files if p.name != "labels.txt"]
     if not files:
         raise ValueError(f"{folder} holds no images")
@@ -474,7 +365,7 @@ def _is_header(parts: list[str], folders) -> bool:
 def _missing_images(pairs_file: Path, image_dir: Path, missing, named: int) -> None:
     n, name = missing[0]
     if len(missing) == named:
-        held = sorted(p.name for p in _visible(image_dir.iterdir()))[:5]
+        held = sorted(p.name for p in visible(image_dir.iterdir()))[:5]
         raise FileNotFoundError(
             f"{pairs_file}:{n} names {name}, which is not in {image_dir}, and so does every other image the "
             f"file names ({named:,}); {image_dir} holds {held}. Is it the folder of the verification images "
