@@ -162,23 +162,26 @@ def _classes_from(class_to_idx: dict[str, int]) -> list[str]:
 def _scan_s25(split_dir: Path, class_to_idx) -> ImageList:
     labels_file = split_dir / "labels.txt"
     rows = []
-    for n, line in enumerate(labels_file.read_text().splitlines(), 1):
-        parts = line.split()
+    for n, line in enumerate(labels_file.read_text(encoding="utf-8-sig").splitlines(), 1):
+        parts = line.replace(",", " ").split()
         if not parts:
+            continue
+        if not rows and _is_header(parts[:1], [split_dir, split_dir / "images"]):
+            print(f"{labels_file}: line {n} {line.strip()!r} is a header (it names no image), not an image: skipped")
             continue
         if len(parts) != 2:
             raise ValueError(f"{labels_file}:{n}: expected 'img_path label', got {line!r}")
-        rows.append(parts)
+        rows.append((n, *parts))
     if not rows:
         raise ValueError(f"{labels_file} lists no images. {KAGGLE_HINT}")
-    tokens = [lab for _, lab in rows]
+    tokens = [lab for _, _, lab in rows]
     if class_to_idx is None:
         if all(t.lstrip("-").isdigit() for t in tokens):
             class_to_idx = {str(i): i for i in range(max(int(t) for t in tokens) + 1)}
         else:
             class_to_idx = {t: i for i, t in enumerate(sorted(set(tokens)))}
     paths, labels = [], []
-    for n, (rel, tok) in enumerate(rows, 1):
+    for n, rel, tok in rows:
         path = _resolve_image(rel, [split_dir, split_dir / "images"])
         if path is None:
             raise FileNotFoundError(f"{labels_file}:{n} names {rel}, which is neither in "
@@ -301,7 +304,7 @@ def read_pairs(pairs_file, image_dir, labelled: bool | None = None, check: str |
     take whichever the first line has. Every image must exist and pass ``check_images``
     (checked here, not mid-epoch). Fields may be separated by spaces, tabs or commas; a
     first line that names no image (a header such as ``img1 img2 label``) is skipped and
-    reported; blank lines are skipped.
+    reported; blank lines and a byte-order mark are skipped.
     """
     pairs_file, image_dir = Path(pairs_file), Path(image_dir)
     if not pairs_file.is_file():
@@ -314,11 +317,11 @@ def read_pairs(pairs_file, image_dir, labelled: bool | None = None, check: str |
     left, right, labels = [], [], []
     missing: list[tuple[int, str]] = []
     header = None
-    for n, line in enumerate(pairs_file.read_text().splitlines(), 1):
+    for n, line in enumerate(pairs_file.read_text(encoding="utf-8-sig").splitlines(), 1):
         parts = line.replace(",", " ").split()
         if not parts:
             continue
-        if not left and not missing and header is None and _is_header(parts, folders):
+        if not left and not missing and header is None and _is_header(parts[:2], folders):
             header = line
             print(f"{pairs_file}: line {n} {line.strip()!r} is a header (it names no image), not a pair: "
                   "skipped. The course's pairs files have none; the pairs are the lines after it.")
@@ -356,8 +359,8 @@ def read_pairs(pairs_file, image_dir, labelled: bool | None = None, check: str |
                  np.asarray(labels, dtype=np.int64) if labelled else None, pairs_file, header)
 
 
-def _is_header(parts: list[str], folders) -> bool:
-    names = parts[:2]
+def _is_header(names: list[str], folders) -> bool:
+    """A first line whose file fields have no image extension and name no file: a header."""
     return (not any(p.lower().endswith(IMAGE_EXTENSIONS) for p in names)
             and all(_resolve_image(p, folders) is None for p in names))
 

@@ -215,3 +215,33 @@ def test_windows_line_endings_are_fine_and_lines_are_counted_right(tmp_path):
         validate_submission(path, header=("ID", "Label"), n_rows=3, numeric_labels=True)
     path = write_submission(tmp_path / "ok.csv", range(3), ["0.5", "0.1", "0.3"], header=("ID", "Label"))
     validate_submission(path, header=("ID", "Label"), n_rows=3, numeric_labels=True)
+
+
+def test_pairs_file_with_a_byte_order_mark_and_crlf(root):
+    pairs = root / "val_pairs.txt"
+    expected = read_pairs(pairs, root / "ver_data")
+    pairs.write_bytes(b"\xef\xbb\xbf" + pairs.read_text().replace("\n", "\r\n").encode())
+    got = read_pairs(pairs, root / "ver_data")
+    assert np.array_equal(got.left, expected.left) and np.array_equal(got.labels, expected.labels)
+
+
+def test_s25_labels_file_with_a_header_line_and_blank_lines(tmp_path, capsys):
+    s25 = write_hw2p2(tmp_path / "s", FaceDemoSize(4, 3, 2, 3, 2, 6, 4), seed=1, layout="s25")
+    labels = s25 / "cls_data" / "train" / "labels.txt"
+    expected = scan_split(labels.parent)
+    lines = labels.read_text().splitlines()
+    labels.write_text("img_path label\n" + lines[0] + "\n\n" + "\n".join(lines[1:]) + "\n")
+    got = scan_split(labels.parent)
+    assert "line 1 'img_path label' is a header" in capsys.readouterr().out
+    assert got.paths == expected.paths and np.array_equal(got.labels, expected.labels)
+    labels.write_text(lines[0] + "\n\n" + "images/missing.jpg 0\n")
+    with pytest.raises(FileNotFoundError, match=r"labels.txt:3 names images/missing.jpg"):  # file line, not row
+        scan_split(labels.parent)
+
+
+def test_macos_resource_files_next_to_images_are_not_called_corrupt(root):
+    folder = sorted((root / "cls_data" / "train").iterdir())[0]
+    (folder / "._train_0.jpg").write_bytes(b"\x00\x05\x16\x07 AppleDouble")   # what a Mac's zip adds
+    (root / "ver_data" / "._x.jpg").write_bytes(b"\x00\x05\x16\x07")
+    assert len(scan_split(root / "cls_data" / "train").paths) == 12
+    read_pairs(root / "val_pairs.txt", root / "ver_data")
