@@ -5,12 +5,14 @@ killed with SIGKILL by the test. ``slow_save`` makes the child stop halfway thro
 checkpoint (the temporary file holds half the bytes) so that a kill lands mid-write for sure.
 """
 import os
+import threading
 import time
 
 import numpy as np
 import torch
 import torch._dynamo  # noqa: F401  (imported lazily by the first optimizer: preloaded by the forkserver instead)
 from torch import nn
+from tqdm.auto import tqdm
 
 from common.train import fit
 
@@ -71,6 +73,7 @@ def train(ckpt_dir: str, resume: bool, out: str | None = None, slow_save_marker:
         os.dup2(fd, 1)
         os.dup2(fd, 2)
     torch.set_num_threads(1)
+    tqdm.set_lock(threading.RLock())           # not tqdm's multiprocessing lock: a killed child would leak it
     if slow_save_marker:
         torch.save = _slow_save(slow_save_marker, slow_save_target)
     g = torch.Generator().manual_seed(0)

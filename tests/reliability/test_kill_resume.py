@@ -2,6 +2,7 @@
 and the run resumed after every kill ends bit-identical to the uninterrupted run."""
 import multiprocessing as mp
 import random
+import sys
 import time
 from pathlib import Path
 
@@ -67,6 +68,7 @@ def _started(p, progress: Path, timeout: float = 60) -> None:
         time.sleep(0.005)
 
 
+@pytest.mark.skipif(sys.platform != "linux", reason="forkserver + /proc/self/fd: Linux only")
 def test_sigkill_at_random_moments_loses_nothing(ctx, tmp_path):
     progress = tmp_path / "progress-reference"
     reference = _run_to_end(ctx, tmp_path / "reference", False, tmp_path, tmp_path / "reference.pt", str(progress))
