@@ -77,6 +77,8 @@ def _usable(path: Path, map_location) -> tuple[dict | None, str | None]:
     try:
         state = read_checkpoint(path, map_location)
     except CheckpointError as err:
+        if err.__cause__ is not None:              # torch.load failed: truncated, not a zip, foreign pickle
+            return None, f"{path} is unreadable ({type(err.__cause__).__name__}: truncated or not a checkpoint)"
         return None, _first_sentence(str(err))
     bad = nonfinite_tensors(state["model"], state.get("ema"))
     if bad:
