@@ -141,3 +141,12 @@ def test_neural_lm_follows_each_rows_history():
         assert float(lm.final(state)[row]) == float(lm.log_probs(state)[row, 4])
     picked = lm.select(state, torch.tensor([1, 1]))
     torch.testing.assert_close(lm.log_probs(picked), lm.log_probs(state)[[1, 1]])
+
+
+def test_docstring_examples_of_the_decoding_package():
+    import doctest
+
+    from common.speech.decoding import ctc, ctc_prefix, lm, seq2seq
+    for module in (ctc, ctc_prefix, lm, seq2seq):
+        result = doctest.testmod(module)
+        assert result.attempted > 0 and result.failed == 0, module.__name__
