@@ -1,37 +1,23 @@
 """CTCPrefixScorer against brute-force summation over all alignments."""
-import itertools
-
 import numpy as np
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from common.speech.decoding import CTCPrefixScorer
-
-
-def collapse(path, blank):
-    out, prev = [], None
-    for c in path:
-        if c != prev and c != blank:
-            out.append(c)
-        prev = c
-    return tuple(out)
+from tests.common.test_ctc_decoding import brute_force_ctc
 
 
 def brute_force(lp, blank):
     """lp (T, C) -> (prefix log prob function, whole-sequence log prob function) by enumeration."""
-    T, C = lp.shape
-    paths = [(collapse(p, blank), sum(lp[t, c] for t, c in enumerate(p)))
-             for p in itertools.product(range(C), repeat=T)]
-
-    def logsum(values):
-        return float(np.logaddexp.reduce(values)) if values else -np.inf
+    sequences = brute_force_ctc(lp, blank=blank)                   # every alignment, collapsed and summed
 
     def prefix(h):
-        return logsum([s for seq, s in paths if seq[:len(h)] == tuple(h)])
+        values = [s for seq, s in sequences.items() if seq[:len(h)] == tuple(h)]
+        return float(np.logaddexp.reduce(values)) if values else -np.inf
 
     def whole(h):
-        return logsum([s for seq, s in paths if seq == tuple(h)])
+        return sequences.get(tuple(h), -np.inf)
     return prefix, whole
 
 

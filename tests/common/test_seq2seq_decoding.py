@@ -12,7 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.speech.decoding import (CTCPrefixScorer, NGramLM, seq2seq_beam_search, seq2seq_greedy_decode)
+from common.speech.decoding import CTCPrefixScorer, NGramLM, seq2seq_beam_search, seq2seq_greedy_decode
+from tests.common.test_ctc_decoding import brute_force_ctc
 
 TOL = 1e-9
 
@@ -222,20 +223,6 @@ def test_seq2seq_beam_fusion_changes_the_ranking_where_it_must():
     assert beam(table, 3, 4, scorers=[(1.0, lm)])[0][0] == [1]
 
 
-def brute_force_ctc_sequences(lp, blank):
-    """lp (T, C) -> {collapsed sequence: log of summed alignment probability}."""
-    T, C = lp.shape
-    out = {}
-    for path in itertools.product(range(C), repeat=T):
-        seq, prev = [], None
-        for c in path:
-            if c != prev and c != blank:
-                seq.append(c)
-            prev = c
-        out.setdefault(tuple(seq), []).append(sum(lp[t, c] for t, c in enumerate(path)))
-    return {seq: float(np.logaddexp.reduce(v)) for seq, v in out.items()}
-
-
 @settings(max_examples=25, deadline=None)
 @given(seed=st.integers(0, 10_000), max_len=st.integers(1, 3), T=st.integers(1, 5),
        ctc_weight=st.sampled_from([0.3, 1.0]))
@@ -245,7 +232,7 @@ def test_seq2seq_beam_with_ctc_prefix_scorer_wide_is_exact(seed, max_len, T, ctc
     g = torch.Generator().manual_seed(seed)
     table = markov_table(seed, 1.0)[0]
     ctc = torch.log_softmax(2 * torch.randn(1, T, V + 1, generator=g, dtype=torch.float64), -1)
-    ctc_exact = brute_force_ctc_sequences(ctc[0].numpy(), blank=V)
+    ctc_exact = brute_force_ctc(ctc[0].numpy(), blank=V)
     scorer = CTCPrefixScorer(ctc, torch.tensor([T]), blank=V, eos=EOS, beam_width=128, vocab_size=V)
     exact = brute_force_seq2seq(table, max_len, 0.0, lambda seq: ctc_weight * ctc_exact.get(seq, -math.inf))
     exact = {s: v for s, v in exact.items() if v > -math.inf}
