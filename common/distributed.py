@@ -34,6 +34,7 @@ import contextlib
 import dataclasses
 import os
 import pickle
+import random
 import socket
 import sys
 import tempfile
@@ -129,6 +130,18 @@ def setup(backend: str | None = None) -> None:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend=backend, rank=int(os.environ["RANK"]),
                             world_size=int(os.environ["WORLD_SIZE"]))
+    _seed_rank(dist.get_rank())
+
+
+def _seed_rank(rank: int) -> None:
+    """Rank r > 0 draws from its own streams (dropout, augmentation from the global RNGs), seeded
+    from rank 0's seed and r, so the shards of a batch do not get the same random masks."""
+    if rank == 0:
+        return
+    seed = (torch.initial_seed() + 1_000_003 * rank) % 2**63
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)                 # CPU and every CUDA device
 
 
 def teardown() -> None:
@@ -240,7 +253,7 @@ def reduce_sums(sums: dict) -> dict:
     """
     if not is_distributed():
         return sums
-    keys = sorted(set().union(*gather_objects(sorted(sums))))
+    keys = list(dict.fromkeys(k for names in gather_objects(list(sums)) for k in names))   # rank 0's order first
     like = next((v for v in sums.values() if torch.is_tensor(v)), None)
     device = like.device if like is not None else torch.device("cpu")
     values = torch.stack([torch.as_tensor(sums.get(k, 0.0), dtype=torch.float64, device=device).reshape(())
@@ -310,7 +323,8 @@ class ShardedBatchSampler:
                 yield batch
                 continue
             if k == 0:
-                _check_same_batch(batch)
+                ids = np.asarray(list(batch), dtype=np.int64).reshape(-1)
+                _check_same_on_ranks((len(ids), int((ids * (np.arange(len(ids)) * 2 + 1)).sum())))
             units = len(batch) // self.group
             if not _keep(units, world, equal_steps):
                 continue
@@ -325,13 +339,13 @@ class ShardedBatchSampler:
         return getattr(self.batch_sampler, name)
 
 
-def _check_same_batch(batch) -> None:
-    ids = np.asarray(list(batch), dtype=np.int64)
-    digest = int((ids * (np.arange(len(ids)) * 2 + 1)).sum() % (2**31 - 1))
-    seen = gather_objects((len(ids), digest))
-    if len(set(seen)) > 1:
-        raise RuntimeError("the ranks drew different batches (the data order differs between processes): "
-                           "give the sampler / DataLoader a seeded generator so that every rank draws the same order")
+def _check_same_on_ranks(key) -> None:
+    """An error unless every rank's first batch gives the same ``key``."""
+    seen = gather_objects(key)
+    if any(other != seen[0] for other in seen[1:]):
+        raise RuntimeError("the ranks drew different batches (the data order differs between processes): give the "
+                           "sampler / DataLoader a seeded generator (DataLoader(..., generator=torch.Generator()"
+                           ".manual_seed(SEED))) so that every rank draws the same order")
 
 
 def split_batch(batch, rank: int, world: int):
@@ -353,6 +367,16 @@ def split_batch(batch, rank: int, world: int):
         return dataclasses.replace(batch, **{f.name: split_batch(getattr(batch, f.name), rank, world)
                                              for f in dataclasses.fields(batch) if f.init})
     return batch
+
+
+def _digest(batch) -> list:
+    """Numbers that tell batches apart: shape and sum of each tensor in it."""
+    out = []
+    for t in (batch if isinstance(batch, (tuple, list)) else [batch]):
+        t = getattr(t, "features", t)
+        if torch.is_tensor(t):
+            out += [tuple(t.shape), round(float(t.detach().double().nan_to_num().sum()), 6)]
+    return out
 
 
 def _batch_size(batch) -> int:
@@ -378,10 +402,12 @@ class ShardedLoader:
 
     def __iter__(self):
         rank, world, equal_steps = shard()
-        for batch in self.loader:
+        for k, batch in enumerate(self.loader):
             if world == 1:
                 yield batch
                 continue
+            if k == 0:
+                _check_same_on_ranks(_digest(batch))
             n = _batch_size(batch)
             part = shard_slice(n, rank, world)
             if not _keep(n, world, equal_steps) or part.start == part.stop:
