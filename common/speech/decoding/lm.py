@@ -146,8 +146,9 @@ class NGramLM:
     def _tensors(self, device):
         device = torch.device(device) if device is not None else torch.device("cpu")
         if device not in self._device_cache:
+            table = torch.as_tensor(self.table, device=device)
             self._device_cache[device] = (
-                torch.as_tensor(self.table, device=device),
+                (table[:, :self.vocab_size].contiguous(), table[:, self.vocab_size].contiguous()),
                 [torch.as_tensor(k, device=device) for k in self.context_keys],
             )
         return self._device_cache[device]
@@ -172,12 +173,12 @@ class NGramLM:
         return {"context": context, "row": self._rows(context)}
 
     def log_probs(self, state) -> torch.Tensor:
-        table, _ = self._tensors(state["row"].device)
-        return table[state["row"], :self.vocab_size]
+        (tokens, _), _ = self._tensors(state["row"].device)
+        return tokens.index_select(0, state["row"])
 
     def final(self, state) -> torch.Tensor:
-        table, _ = self._tensors(state["row"].device)
-        return table[state["row"], self.vocab_size]
+        (_, end), _ = self._tensors(state["row"].device)
+        return end.index_select(0, state["row"])
 
     def advance(self, state, tokens: torch.Tensor) -> dict:
         context, tokens = state["context"], tokens.to(state["context"].device)
