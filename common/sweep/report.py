@@ -106,6 +106,7 @@ def plot_metric(results, factors: list[Factor], metric: str, out_dir, baseline: 
             lines = {"all settings pooled": pooled}
         for label, per_level in sorted(lines.items()):
             pts = [(x, per_level[_key(lv)]) for x, lv in zip(xs, f.values) if _key(lv) in per_level]
+            pts.sort(key=lambda p: p[0])        # grid order may not be the axis order (CONTEXT=15,0,5)
             if not pts:
                 continue
             x = np.array([p[0] for p in pts], dtype=float)
