@@ -20,7 +20,8 @@ import pandas as pd
 from ..plots import save_figure
 from .grid import Factor
 
-__all__ = ["load_history", "results_table", "headline_metric", "plot_metric", "plot_learning_curves"]
+__all__ = ["load_history", "results_table", "headline_metric", "metric_series", "plot_metric",
+           "plot_learning_curves"]
 
 MAX_LINES = 6   # more settings of the other factors than this: one pooled line instead
 
@@ -74,54 +75,62 @@ def _key(level) -> str:
     return json.dumps(level, default=str)
 
 
-def plot_metric(results, factors: list[Factor], metric: str, out_dir, baseline: dict | None = None) -> Path:
-    """Metric against each factor with more than one level (mean and min-max over repeats).
+def _is_numeric(f: Factor) -> bool:
+    return len(f.names) == 1 and all(isinstance(v[0], (int, float)) and not isinstance(v[0], bool)
+                                     for v in f.values)
 
-    ``baseline`` (one-factor-at-a-time sweeps): each panel uses only the runs whose other
-    factors sit at their baseline level.
+
+def metric_series(results, factors: list[Factor], factor: Factor, metric: str,
+                  baseline: dict | None = None) -> dict[str, tuple[np.ndarray, ...]]:
+    """Label of the other factors' setting -> (x, mean, min, max) of ``metric`` over repeats,
+    x in axis order (the value for numeric factors, else the level's index in the grid).
+
+    ``baseline`` (one-factor-at-a-time sweeps): only the runs whose other factors sit at
+    their baseline level. More than ``MAX_LINES`` settings are pooled into one line.
     """
+    others = [g for g in factors if g is not factor and len(g.values) > 1]
+    xs = [v[0] for v in factor.values] if _is_numeric(factor) else list(range(len(factor.values)))
+    lines: dict[str, dict[str, list[float]]] = {}
+    for r in results:
+        if r.status != "ok" or not isinstance(r.metrics.get(metric), (int, float)):
+            continue
+        if baseline is not None and any(r.spec.varied[n] != baseline[n] for g in others for n in g.names):
+            continue
+        label = ", ".join(f"{g.label}={g.level_label(tuple(r.spec.varied[n] for n in g.names))}" for g in others)
+        level = _key(tuple(r.spec.varied[n] for n in factor.names))
+        lines.setdefault(label, {}).setdefault(level, []).append(float(r.metrics[metric]))
+    if len(lines) > MAX_LINES:     # too many settings to tell apart: pool them
+        pooled: dict[str, list[float]] = {}
+        for per_level in lines.values():
+            for level, values in per_level.items():
+                pooled.setdefault(level, []).extend(values)
+        lines = {"all settings pooled": pooled}
+    series = {}
+    for label, per_level in sorted(lines.items()):
+        pts = sorted((x, per_level[_key(lv)]) for x, lv in zip(xs, factor.values) if _key(lv) in per_level)
+        series[label] = (np.array([p[0] for p in pts], dtype=float), np.array([np.mean(p[1]) for p in pts]),
+                         np.array([np.min(p[1]) for p in pts]), np.array([np.max(p[1]) for p in pts]))
+    return series
+
+
+def plot_metric(results, factors: list[Factor], metric: str, out_dir, baseline: dict | None = None) -> Path:
+    """Metric against each factor with more than one level (mean and min-max over repeats)."""
     swept = [f for f in factors if len(f.values) > 1]
     if not swept:
         raise ValueError("nothing to plot: every factor of the grid has a single value")
-    ok = [r for r in results if r.status == "ok" and isinstance(r.metrics.get(metric), (int, float))]
     fig, axes = plt.subplots(1, len(swept), figsize=(4.2 * len(swept), 3.4), squeeze=False)
     for ax, f in zip(axes[0], swept):
-        others = [g for g in factors if g is not f and len(g.values) > 1]
-        numeric = len(f.names) == 1 and all(isinstance(v[0], (int, float)) and not isinstance(v[0], bool)
-                                            for v in f.values)
-        xs = [v[0] for v in f.values] if numeric else list(range(len(f.values)))
-        lines: dict[str, dict[str, list[float]]] = {}
-        for r in ok:
-            if baseline is not None and any(r.spec.varied[n] != baseline[n] for g in others for n in g.names):
-                continue
-            label = ", ".join(f"{g.label}={g.level_label(tuple(r.spec.varied[n] for n in g.names))}"
-                              for g in others)
-            level = _key(tuple(r.spec.varied[n] for n in f.names))
-            lines.setdefault(label, {}).setdefault(level, []).append(float(r.metrics[metric]))
-        if len(lines) > MAX_LINES:     # too many settings to tell apart: pool them
-            pooled: dict[str, list[float]] = {}
-            for per_level in lines.values():
-                for level, values in per_level.items():
-                    pooled.setdefault(level, []).extend(values)
-            lines = {"all settings pooled": pooled}
-        for label, per_level in sorted(lines.items()):
-            pts = [(x, per_level[_key(lv)]) for x, lv in zip(xs, f.values) if _key(lv) in per_level]
-            pts.sort(key=lambda p: p[0])        # grid order may not be the axis order (CONTEXT=15,0,5)
-            if not pts:
-                continue
-            x = np.array([p[0] for p in pts], dtype=float)
-            mean = np.array([np.mean(p[1]) for p in pts])
-            low = mean - np.array([np.min(p[1]) for p in pts])
-            high = np.array([np.max(p[1]) for p in pts]) - mean
-            ax.errorbar(x, mean, yerr=[low, high], fmt="-o", ms=4, capsize=3, label=label or None)
-        if not numeric:
-            ax.set_xticks(xs, [f.level_label(v) for v in f.values], rotation=20)
+        series = metric_series(results, factors, f, metric, baseline)
+        for label, (x, mean, low, high) in series.items():
+            ax.errorbar(x, mean, yerr=[mean - low, high - mean], fmt="-o", ms=4, capsize=3, label=label or None)
+        if not _is_numeric(f):
+            ax.set_xticks(range(len(f.values)), [f.level_label(v) for v in f.values], rotation=20)
         ax.set_xlabel(f.label)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        if any(lines):
+        if any(series):
             ax.legend(fontsize=7)
-    repeated = any(r.spec.repeat > 0 for r in ok)
+    repeated = any(r.spec.repeat > 0 for r in results if r.status == "ok")
     fig.suptitle(f"{metric}: mean over repeats, bars min to max" if repeated else metric, fontsize=10)
     fig.tight_layout()
     path = save_figure(fig, out_dir, f"{metric}_vs_parameters")

@@ -127,6 +127,28 @@ def test_learning_curves_come_from_history_csv_else_the_checkpoint(tmp_path):
     assert load_history(tmp_path / "nothing") is None
 
 
+def test_metric_series_mean_and_spread_over_repeats_in_axis_order(tmp_path):
+    from common.sweep import RunResult
+    from common.sweep.report import metric_series
+
+    factors = parse_grid(["CONTEXT=15,0,30", "DROPOUT=0.2,0"])
+    specs = plan_runs(HW1P2, factors, tmp_path, repeat=2, one_at_a_time=True)
+    assert [(s.varied["CONTEXT"], s.varied["DROPOUT"], s.seed) for s in specs] == [
+        (15, 0.2, 11785), (15, 0.2, 11786), (0, 0.2, 11785), (0, 0.2, 11786), (30, 0.2, 11785), (30, 0.2, 11786),
+        (15, 0, 11785), (15, 0, 11786)]
+    acc = [0.70, 0.74, 0.50, 0.52, 0.60, 0.66, 0.80, 0.90]
+    results = [RunResult(s, "ok", {"acc": a}) for s, a in zip(specs, acc)]
+    results.append(RunResult(specs[0], "failed", {}))                # failed runs are left out
+    baseline = combinations(factors, one_at_a_time=True)[0]
+    (label, (x, mean, low, high)), = metric_series(results, factors, factors[0], "acc", baseline).items()
+    assert label == "DROPOUT=0.2"                 # the DROPOUT=0 runs are not part of the CONTEXT panel
+    assert x.tolist() == [0, 15, 30]
+    assert mean == pytest.approx([0.51, 0.72, 0.63]) and low.tolist() == [0.50, 0.70, 0.60]
+    assert high.tolist() == [0.52, 0.74, 0.66]
+    (x, mean, _, _), = metric_series(results, factors, factors[1], "acc", baseline).values()
+    assert x.tolist() == [0, 0.2] and mean == pytest.approx([0.85, 0.72])
+
+
 # --- real sweeps of the tiny notebook (papermill) ---------------------------------------------
 
 @pytest.mark.notebook
