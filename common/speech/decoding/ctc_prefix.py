@@ -13,6 +13,10 @@ r_t^b(h) (ending in a blank). Extending h by a label c:
 
 ``log_probs`` returns psi(h+c) - psi(h) for every token c (so that the increments of a hypothesis
 sum to psi of its tokens) and, for ``eos``, log P_ctc(h) - psi(h) (the whole utterance is h).
+Cost per decoding step: ``log_probs`` sums over the frames in chunks of (rows, frames, V)
+tensors; ``advance`` runs the recursion for the chosen tokens only, (rows, 1) per frame from the
+shortest prefix's length on, and keeps their (rows, T, 2) variables. Memory O(rows * T), no (T, V)
+table per row.
 """
 from __future__ import annotations
 
@@ -53,6 +57,8 @@ class CTCPrefixScorer:
         self.x = log_probs.detach().to(dtype).masked_fill((frames >= lengths[:, None])[:, :, None], NEG_INF)
         self.lengths, self.blank, self.eos, self.beam_width = lengths, blank, eos, beam_width
         self.vocab_size = C if vocab_size is None else vocab_size
+        if self.vocab_size > C:                                                # tokens the CTC never emits
+            self.x = torch.cat([self.x, self.x.new_full((B, T, self.vocab_size - C), NEG_INF)], dim=2)
         self.B, self.T, self.C = B, T, C
 
     def initial(self, rows: int, device=None) -> dict:
@@ -65,32 +71,53 @@ class CTCPrefixScorer:
         return {"utt": utt, "r": r, "psi": torch.zeros(rows, dtype=self.x.dtype, device=self.x.device),
                 "last": zeros - 1, "length": zeros}
 
-    def _extend_all(self, state) -> tuple[torch.Tensor, torch.Tensor]:
-        """r (rows, T, 2, V) and psi (rows, V) of every one-token extension of each row."""
+    def _extend(self, state, candidates: torch.Tensor, keep_r: bool):
+        """psi (rows, M) of the extensions of each row by ``candidates`` (rows, M) and, when
+        ``keep_r``, their forward variables (rows, T, 2, M). One pass over the frames with (rows, M)
+        tensors: memory O(rows * M) unless ``keep_r``."""
         utt, r, last, length = state["utt"], state["r"], state["last"], state["length"]
-        V, rows = self.vocab_size, len(utt)
-        c = torch.arange(V, device=r.device)
-        x = self.x[utt][:, :, :V]                                              # (rows, T, V)
-        if V > self.C:                                                         # tokens CTC never emits
-            x = torch.cat([x, x.new_full((rows, self.T, V - self.C), NEG_INF)], dim=2)
-        x_blank = self.x[utt][:, :, self.blank]                                # (rows, T)
-        same = c[None, :] == last[:, None]                                     # (rows, V)
-        phi = torch.logaddexp(r[:, :, 1, None], torch.where(same[:, None, :], NEG_INF, r[:, :, 0, None]))
-        new_r = torch.full((rows, self.T, 2, V), NEG_INF, dtype=r.dtype, device=r.device)
-        new_r[:, 0, 0] = torch.where((length == 0)[:, None], x[:, 0], NEG_INF)
-        start = max(int(length.min()), 1)
-        for t in range(start, self.T):
-            new_r[:, t, 0] = torch.logaddexp(new_r[:, t - 1, 0], phi[:, t - 1]) + x[:, t]
-            new_r[:, t, 1] = torch.logaddexp(new_r[:, t - 1, 1], new_r[:, t - 1, 0]) + x_blank[:, t, None]
-        terms = torch.cat([new_r[:, :1, 0], phi[:, :-1] + x[:, 1:]], dim=1)    # (rows, T, V)
-        psi = terms.logsumexp(1)
-        if self.blank < V:
-            psi[:, self.blank] = NEG_INF
-        return new_r, psi
+        same = candidates == last[:, None]                                     # (rows, M): "a" + "a"
+        def x_c(t):                                                            # (rows, M) at frame t
+            return self.x[:, t].index_select(0, utt).gather(1, candidates)
 
-    def _cached(self, state):
-        if "cache" not in state:
-            state["cache"] = self._extend_all(state)                           # kept for advance
+        x_blank = self.x[utt, :, self.blank]                                   # (rows, T)
+
+        def phi(t):                                                            # alignments of h by frame t
+            return torch.logaddexp(r[:, t, 1, None], torch.where(same, NEG_INF, r[:, t, 0, None]))
+
+        r_n = torch.where((length == 0)[:, None], x_c(0), NEG_INF)            # frame 0
+        r_b = torch.full_like(r_n, NEG_INF)
+        psi = r_n.clone()
+        kept = None
+        if keep_r:
+            kept = torch.full((len(utt), self.T, 2, candidates.shape[1]), NEG_INF, dtype=r.dtype, device=r.device)
+            kept[:, 0, 0] = r_n
+        for t in range(max(int(length.min()), 1), self.T):
+            into, x_t = phi(t - 1), x_c(t)
+            psi = torch.logaddexp(psi, into + x_t)
+            r_n, r_b = torch.logaddexp(r_n, into) + x_t, torch.logaddexp(r_b, r_n) + x_blank[:, t, None]
+            if keep_r:
+                kept[:, t, 0], kept[:, t, 1] = r_n, r_b
+        psi = psi.masked_fill(candidates == self.blank, NEG_INF)
+        return psi, kept
+
+    def _psi_all(self, state) -> torch.Tensor:
+        """(rows, vocab_size) psi of every one-token extension; cached in ``state`` for ``advance``.
+        No recursion: psi(h+c) = logsumexp_t (phi_{t-1}(c) + x_t(c)), in chunks of frames."""
+        if "cache" in state:
+            return state["cache"]
+        utt, r, last, length = state["utt"], state["r"], state["last"], state["length"]
+        rows, V = len(utt), self.vocab_size
+        tokens = torch.arange(V, device=r.device)
+        same = (tokens[None, :] == last[:, None])[:, None, :]                   # (rows, 1, V)
+        psi = torch.where((length == 0)[:, None], self.x[utt, 0, :V], NEG_INF)  # t = 0: h empty
+        chunk = max(1, 2 ** 22 // max(rows * V, 1))
+        for t0 in range(max(int(length.min()), 1), self.T, chunk):
+            t1 = min(t0 + chunk, self.T)
+            r_b, r_n = r[:, t0 - 1:t1 - 1, 1, None], r[:, t0 - 1:t1 - 1, 0, None]   # (rows, S, 1)
+            phi = torch.logaddexp(r_b, torch.where(same, NEG_INF, r_n))        # (rows, S, V)
+            psi = torch.logaddexp(psi, (phi + self.x[utt, t0:t1, :V]).logsumexp(1))
+        state["cache"] = psi.masked_fill(tokens[None, :] == self.blank, NEG_INF)
         return state["cache"]
 
     def full(self, state) -> torch.Tensor:
@@ -101,7 +128,7 @@ class CTCPrefixScorer:
         return torch.where(self.lengths[state["utt"]] > 0, r_end.logsumexp(1), empty)
 
     def log_probs(self, state) -> torch.Tensor:
-        _, psi = self._cached(state)
+        psi = self._psi_all(state)
         possible = (state["psi"] > NEG_INF)[:, None]                           # impossible prefix: -inf, not nan
         out = torch.where(possible, psi - state["psi"][:, None], NEG_INF)
         if self.eos < self.vocab_size:
@@ -112,19 +139,13 @@ class CTCPrefixScorer:
         return torch.where(state["psi"] > NEG_INF, self.full(state) - state["psi"], NEG_INF)
 
     def advance(self, state, tokens: torch.Tensor) -> dict:
-        new_r, psi = self._cached(state)
         tokens = tokens.to(state["r"].device)
         grow = tokens >= 0
-        tok = tokens.clamp(min=0)
-        rows = torch.arange(len(tok), device=tok.device)
-        r = torch.where(grow[:, None, None], new_r[rows, :, :, tok], state["r"])
-        return {"utt": state["utt"], "r": r,
-                "psi": torch.where(grow, psi[rows, tok], state["psi"]),
+        psi, new_r = self._extend(state, tokens.clamp(min=0)[:, None], keep_r=True)
+        return {"utt": state["utt"], "r": torch.where(grow[:, None, None], new_r[..., 0], state["r"]),
+                "psi": torch.where(grow, psi[:, 0], state["psi"]),
                 "last": torch.where(grow, tokens, state["last"]),
                 "length": state["length"] + grow.long()}
 
     def select(self, state, index: torch.Tensor) -> dict:
-        out = {k: v[index] for k, v in state.items() if k != "cache"}
-        if "cache" in state:
-            out["cache"] = tuple(v[index] for v in state["cache"])
-        return out
+        return {k: v[index] for k, v in state.items()}
