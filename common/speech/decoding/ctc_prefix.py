@@ -14,9 +14,8 @@ r_t^b(h) (ending in a blank). Extending h by a label c:
 ``log_probs`` returns psi(h+c) - psi(h) for every token c (so that the increments of a hypothesis
 sum to psi of its tokens) and, for ``eos``, log P_ctc(h) - psi(h) (the whole utterance is h).
 Cost per decoding step: ``log_probs`` sums over the frames in chunks of (rows, frames, V)
-tensors; ``advance`` runs the recursion for the chosen tokens only, (rows, 1) per frame from the
-shortest prefix's length on, and keeps their (rows, T, 2) variables. Memory O(rows * T), no (T, V)
-table per row.
+tensors; ``advance`` unrolls the recursion for the chosen tokens with cumulative sums (no loop over
+frames). Memory O(rows * T), no (T, V) table per row.
 """
 from __future__ import annotations
 
@@ -71,35 +70,25 @@ class CTCPrefixScorer:
         return {"utt": utt, "r": r, "psi": torch.zeros(rows, dtype=self.x.dtype, device=self.x.device),
                 "last": zeros - 1, "length": zeros}
 
-    def _extend(self, state, candidates: torch.Tensor, keep_r: bool):
-        """psi (rows, M) of the extensions of each row by ``candidates`` (rows, M) and, when
-        ``keep_r``, their forward variables (rows, T, 2, M). One pass over the frames with (rows, M)
-        tensors: memory O(rows * M) unless ``keep_r``."""
-        utt, r, last, length = state["utt"], state["r"], state["last"], state["length"]
-        same = candidates == last[:, None]                                     # (rows, M): "a" + "a"
-        def x_c(t):                                                            # (rows, M) at frame t
-            return self.x[:, t].index_select(0, utt).gather(1, candidates)
-
-        x_blank = self.x[utt, :, self.blank]                                   # (rows, T)
-
-        def phi(t):                                                            # alignments of h by frame t
-            return torch.logaddexp(r[:, t, 1, None], torch.where(same, NEG_INF, r[:, t, 0, None]))
-
-        r_n = torch.where((length == 0)[:, None], x_c(0), NEG_INF)            # frame 0
-        r_b = torch.full_like(r_n, NEG_INF)
-        psi = r_n.clone()
-        kept = None
-        if keep_r:
-            kept = torch.full((len(utt), self.T, 2, candidates.shape[1]), NEG_INF, dtype=r.dtype, device=r.device)
-            kept[:, 0, 0] = r_n
-        for t in range(max(int(length.min()), 1), self.T):
-            into, x_t = phi(t - 1), x_c(t)
-            psi = torch.logaddexp(psi, into + x_t)
-            r_n, r_b = torch.logaddexp(r_n, into) + x_t, torch.logaddexp(r_b, r_n) + x_blank[:, t, None]
-            if keep_r:
-                kept[:, t, 0], kept[:, t, 1] = r_n, r_b
-        psi = psi.masked_fill(candidates == self.blank, NEG_INF)
-        return psi, kept
+    def _extend_one(self, state, tokens: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """psi (rows,) and forward variables (rows, T, 2) of each row's prefix extended by its token,
+        without a loop over frames: with X_t = sum_{u<=t} x_u(c) the recursion unrolls to
+        r_t^n = X_t + logcumsumexp_s (phi_{s-1} - X_{s-1}), and likewise r_t^b with the blank
+        (float64; log probs below -1e4 count as -1e4 there, which is zero probability anyway)."""
+        utt, r, last, length = state["utt"], state["r"].double(), state["last"], state["length"]
+        rows, frames = len(utt), torch.arange(self.T, device=r.device)
+        x = self.x[utt[:, None], frames[None, :], tokens[:, None]].double()    # (rows, T)
+        x_blank = self.x[utt, :, self.blank].double()
+        X, XB = x.clamp(min=-1e4).cumsum(1), x_blank.clamp(min=-1e4).cumsum(1)
+        same = (tokens == last)[:, None]
+        phi = torch.logaddexp(r[:, :, 1], torch.where(same, NEG_INF, r[:, :, 0]))   # (rows, T)
+        start = torch.where(length == 0, 0.0, NEG_INF).to(r)[:, None]          # r_0^n = x_0 when h is empty
+        r_n = X + torch.cat([start, phi[:, :-1] - X[:, :-1]], 1).logcumsumexp(1)
+        never = torch.full((rows, 1), NEG_INF, dtype=r.dtype, device=r.device)
+        r_b = XB + torch.cat([never, r_n[:, :-1] - XB[:, :-1]], 1).logcumsumexp(1)
+        psi = torch.cat([start + x[:, :1], phi[:, :-1] + x[:, 1:]], 1).logsumexp(1)
+        psi = psi.masked_fill(tokens == self.blank, NEG_INF)
+        return psi.to(state["r"].dtype), torch.stack([r_n, r_b], 2).to(state["r"].dtype)
 
     def _psi_all(self, state) -> torch.Tensor:
         """(rows, vocab_size) psi of every one-token extension; cached in ``state`` for ``advance``.
@@ -141,9 +130,9 @@ class CTCPrefixScorer:
     def advance(self, state, tokens: torch.Tensor) -> dict:
         tokens = tokens.to(state["r"].device)
         grow = tokens >= 0
-        psi, new_r = self._extend(state, tokens.clamp(min=0)[:, None], keep_r=True)
-        return {"utt": state["utt"], "r": torch.where(grow[:, None, None], new_r[..., 0], state["r"]),
-                "psi": torch.where(grow, psi[:, 0], state["psi"]),
+        psi, new_r = self._extend_one(state, tokens.clamp(min=0))
+        return {"utt": state["utt"], "r": torch.where(grow[:, None, None], new_r, state["r"]),
+                "psi": torch.where(grow, psi, state["psi"]),
                 "last": torch.where(grow, tokens, state["last"]),
                 "length": state["length"] + grow.long()}
 
