@@ -64,3 +64,35 @@ def test_select_reorders_rows_and_negative_tokens_keep_them():
     kept = scorer.advance(state, torch.tensor([-1, 1]))
     torch.testing.assert_close(kept["psi"][0], state["psi"][0])
     assert kept["length"].tolist() == [1, 2]
+
+
+def test_unrolled_recursion_equals_frame_by_frame_on_long_utterances():
+    # T = 600 frames: the cumulative sums reach thousands of nats; the recursion of the module
+    # docstring, one frame at a time, must give the same forward variables and prefix scores
+    g = torch.Generator().manual_seed(0)
+    T, C, blank = 600, 6, 0
+    lp = torch.log_softmax(3 * torch.randn(2, T, C, generator=g, dtype=torch.float64), -1)
+    lengths = torch.tensor([T, 450])
+    scorer = CTCPrefixScorer(lp, lengths, blank=blank, eos=C, beam_width=1, vocab_size=C + 1)
+    state = scorer.initial(2)
+    for step, tokens in enumerate([[1, 2], [1, 2], [3, 5], [3, 4]]):
+        r_old, last = state["r"], state["last"]
+        state = scorer.advance(state, torch.tensor(tokens))
+        for row, c in enumerate(tokens):
+            x = lp[row, :, c].clone()
+            x[lengths[row]:] = -np.inf
+            xb = lp[row, :, blank].clone()
+            xb[lengths[row]:] = -np.inf
+            phi = torch.logaddexp(r_old[row, :, 1], r_old[row, :, 0] if c != last[row] else torch.tensor(-np.inf))
+            r_n = torch.full((T,), -np.inf, dtype=torch.float64)
+            r_b = r_n.clone()
+            r_n[0] = x[0] if step == 0 else -np.inf
+            psi = r_n[0]
+            for t in range(1, T):
+                r_n[t] = torch.logaddexp(r_n[t - 1], phi[t - 1]) + x[t]
+                r_b[t] = torch.logaddexp(r_b[t - 1], r_n[t - 1]) + xb[t]
+                psi = torch.logaddexp(psi, phi[t - 1] + x[t])
+            n = int(lengths[row])
+            torch.testing.assert_close(state["r"][row, :n, 0], r_n[:n], rtol=1e-10, atol=1e-8)
+            torch.testing.assert_close(state["r"][row, :n, 1], r_b[:n], rtol=1e-10, atol=1e-8)
+            assert abs(float(state["psi"][row]) - float(psi)) < 1e-8
