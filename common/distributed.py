@@ -182,6 +182,9 @@ def launch(fn: Callable, nprocs: int, *args, backend: str | None = None, **kwarg
       is no GPU); an exception in any rank stops all and is raised here with its traceback.
     """
     if under_torchrun():
+        marker = os.environ.get("IDL_RUN_SCRIPT_SYNC")     # common.run_script: the other ranks may go on
+        if marker and os.environ.get("LOCAL_RANK", "0") == "0" and Path(marker).is_dir():
+            (Path(marker) / "launched").touch()
         setup(backend)
         result = fn(*args, **kwargs)
         barrier()
