@@ -9,7 +9,7 @@ TORCH   := torch==2.13.0
 # demo size for `make demo` (tiny | small | medium); `make test` always uses tiny.
 DEMO_SIZE ?= small
 
-.PHONY: demo test bench sweep venv clean
+.PHONY: demo test bench bench-gpu sweep venv clean
 
 venv: $(STAMP)
 
@@ -29,6 +29,12 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	for b in benchmarks/[!_]*.py; do echo "== $$b"; $(VPY) $$b || exit 1; done
+
+# Every GPU goal of benchmarks/ and each notebook's minutes per epoch, under 6 minutes on one GPU; the
+# table is appended to benchmarks/RESULTS.md. Without a GPU it runs the CPU smoke sizes (as `make test`).
+# Uses .venv when it exists, else $(PY) (a GPU machine's own torch). BENCH_GPU_ARGS="--json out.json --only hw1"
+bench-gpu:
+	$(if $(wildcard $(VPY)),$(VPY),$(PY)) benchmarks/gpu_suite.py $(BENCH_GPU_ARGS)
 
 # Ablation sweep (common/sweep): make sweep NB=hw1p2 GRID="CONTEXT=0,5,15,30 DROPOUT=0,0.2" [REPEAT=2]
 # [DEMO_SIZE=tiny] [SWEEP_ARGS="--one-at-a-time --wandb"]; quote values with brackets: GRID='"HIDDEN_SIZES=[64],[128]"'.

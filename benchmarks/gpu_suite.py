@@ -52,7 +52,7 @@ def time_limit(seconds: float):
         return
 
     def expire(signum, frame):
-        raise BudgetExceeded(f"stopped after its {seconds:.0f} s limit")
+        raise BudgetExceeded(f"stopped after its {seconds:.3g} s limit")
 
     old = signal.signal(signal.SIGALRM, expire)
     signal.setitimer(signal.ITIMER_REAL, seconds)
