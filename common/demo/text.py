@@ -36,8 +36,8 @@ DEV_WORKS = ("julius_caesar", "twelfth_night")
 # training works (in sorted order, dev works excluded) and vocabulary size per preset
 TEXT_DEMO_SIZES = {
     "tiny": {"train_works": 4, "vocab_size": 1000, "tasks": 32},
-    "small": {"train_works": 40, "vocab_size": 4000, "tasks": 128},
-    "medium": {"train_works": 40, "vocab_size": 10000, "tasks": 256},
+    "small": {"train_works": 10, "vocab_size": 1000, "tasks": 128},
+    "medium": {"train_works": 40, "vocab_size": 4000, "tasks": 256},
 }
 
 
