@@ -11,8 +11,8 @@ notebook's default model on this device.
     projected minutes per epoch of the real training set.
 (2) The GPU goals of the other benchmarks (``gpu/goals.py``): HW1 pipeline vs the starter with 4
     workers, its share over the step, MFU of the 20M MLP; HW2 device-side augmentation, AMP +
-    channels_last; CTC beam search vs pyctcdecode; HW4 K/V cache and SDPA; LM generation cache;
-    DDP scaling with more than one GPU.
+    channels_last; HW3 bucketing and the packed BiLSTM; CTC beam search vs pyctcdecode; HW4 K/V
+    cache and SDPA; LM generation cache; DDP scaling with more than one GPU.
 Each measurement runs under its own time limit inside a total budget (``--budget-s``); an error,
 a timeout or an exhausted budget is printed in its row and the suite goes on. Without a CUDA
 device the suite runs the smoke sizes. The table (measure, ours, baseline, ratio, goal, met?) is
@@ -73,6 +73,7 @@ def measurements(device, smoke: bool, hw2_images: int) -> list[tuple[str, float,
            for spec in notebook_specs(smoke)]
     out += [("hw1 pipeline", 60, lambda: goals.hw1(device, smoke)),
             ("hw2 pipeline", 100, lambda: goals.hw2(device, smoke)),
+            ("hw3 training", 60, lambda: goals.hw3(device, smoke)),
             ("ctc decoding", 60, lambda: goals.ctc(device, smoke)),
             ("hw4 decoding", 60, lambda: goals.hw4(device, smoke)),
             ("lm generation", 40, lambda: goals.lm(device, smoke)),

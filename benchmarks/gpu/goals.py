@@ -3,6 +3,7 @@ suite's few minutes (smoke: tiny sizes on the CPU, same code paths). Each functi
 of the suite's table: measure, ours, baseline, ratio, goal, met, detail.
 
     hw1_pipeline.py   >= 10x the starter end to end with 4 workers; < 10% pipeline share; >= 40% MFU
+    hw3_training.py   bucketed vs random batches (CTC training); BiLSTM packed vs padded
     hw2_pipeline.py   device-side augmentation vs PIL in 4 workers; its share over the step; AMP + channels_last
     ctc_decoding.py   >= 20x pyctcdecode at width 10 (ours batched on the device)
     hw4_decoding.py   K/V cache >= 3x at 200 tokens; SDPA vs hand-written attention
@@ -185,11 +186,80 @@ def hw2(device, smoke: bool) -> list[dict]:
     ]
 
 
+def hw3(device, smoke: bool) -> list[dict]:
+    """hw3_training.py on synthetic train-clean-100 lengths: bucketed vs random batches at the same
+    padded-frame budget (CTC training, utterances/s), and the BiLSTM packed vs padded."""
+    import numpy as np
+    from torch import nn
+
+    from _harness import interleaved_times
+    from common.speech.layers import BLSTM
+    from common.speech.utterances import BucketBatchSampler
+    from gpu.notebooks import PHONEMES_PER_FRAME, SPEECH_MEAN_FRAMES, speech_lengths, synthetic_batch
+    from hw3_training import build_model
+    from padding import random_budget_batches
+
+    n_utt, mean, clip, budget, channels, hidden, nb = ((60, 100, (40, 250), 1500, 16, 16, 2) if smoke else
+                                                       (3000, SPEECH_MEAN_FRAMES, (100, 3500), 80_000, 512, 384, 4))
+    lengths = speech_lengths(n_utt, mean, 0.3, *clip)
+    chosen = [list(b) for b in BucketBatchSampler(lengths, budget, seed=0)][:nb]
+    picked, count = [], 0
+    for b in random_budget_batches(lengths, budget, np.random.default_rng(0)):
+        if count >= sum(len(c) for c in chosen):
+            break
+        picked.append(b.tolist())
+        count += len(b)
+    g = torch.Generator().manual_seed(0)
+    batches = {k: [synthetic_batch(lengths[b], 28, PHONEMES_PER_FRAME, (1, 41), 0, g).to(device) for b in v]
+               for k, v in (("bucketed", chosen), ("random", picked))}
+    utts = {k: sum(len(b) for b in v) for k, v in batches.items()}
+    torch.manual_seed(0)
+    model = build_model(28, channels, hidden, 41).to(device)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
+    loss_fn = nn.CTCLoss(blank=0, zero_infinity=True)
+
+    def train(name):
+        def run():
+            for b in batches[name]:
+                logits, out_lengths = model(b.features, b.feature_lengths)
+                loss = loss_fn(logits.float().log_softmax(-1).transpose(0, 1), b.targets, out_lengths,
+                               b.target_lengths)
+                loss.backward()
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+            sync(device)
+        return run
+
+    t = interleaved_times({"random": train("random"), "bucketed": train("bucketed")}, 1 if smoke else 2)
+    speed = {k: utts[k] / t[k][0] for k in t}
+    blstm = BLSTM(28, hidden).to(device)
+    xs = [(b.features, b.feature_lengths) for b in batches["random"]]
+
+    def lstm(packed):
+        def run():
+            for x, n in xs:
+                (blstm(x, n)[0] if packed else blstm.lstm(x)[0]).square().mean().backward()
+            sync(device)
+        return run
+
+    lt = interleaved_times({"padded": lstm(False), "packed": lstm(True)}, 1 if smoke else 2)
+    real = sum(int(n.sum()) for _, n in xs)
+    shape = (f"hw3_training model (conv {channels}, 2 pBLSTM {hidden}), fp32, <= {budget:,} padded frames per batch, "
+             f"lengths around {mean} frames")
+    return [row("hw3 CTC training: bucketed vs random batches, same frame budget", f"{speed['bucketed']:,.1f} utt/s",
+                f"{speed['random']:,.1f} utt/s", speed["bucketed"] / speed["random"], "> 1x",
+                speed["bucketed"] / speed["random"] > 1, shape),
+            row("hw3 BiLSTM forward + backward: packed vs padded (random batches)",
+                f"{real / lt['packed'][0]:,.0f} real frames/s", f"{real / lt['padded'][0]:,.0f} real frames/s",
+                lt["padded"][0] / lt["packed"][0], "-", None, f"hidden {hidden}; padded is also wrong (the backward "
+                "direction starts in the padding)")]
+
+
 def ctc(device, smoke: bool) -> list[dict]:
     from common.speech.decoding import ctc_beam_search
     from ctc_decoding import peaky_posteriors
 
-    B, lo, hi, width = (2, 20, 30, 4) if smoke else (16, 300, 600, 10)
+    B, lo, hi, width = (2, 20, 30, 4) if smoke else (8, 300, 600, 10)    # pyctcdecode: ~1 s per utterance
     log_probs, lengths = peaky_posteriors(B, lo, hi, 41)
     lp = log_probs.to(device)
     ctc_beam_search(lp[:2, :50], lengths.clamp(max=50)[:2], beam_width=width)          # warm-up

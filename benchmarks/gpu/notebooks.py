@@ -142,24 +142,30 @@ def speech_lengths(n: int, mean: float, sigma: float, lo: int, hi: int, seed: in
     return np.clip(rng.lognormal(np.log(mean) - sigma ** 2 / 2, sigma, n), lo, hi).round().astype(np.int64)
 
 
+def synthetic_batch(lengths, dim: int, per_frame: float, tokens: tuple[int, int], pad: int, g, ids=None):
+    """A SpeechBatch of random features (zero beyond each length) and random tokens in
+    [tokens[0], tokens[1]) (``pad`` beyond each target length of ``per_frame`` x frames)."""
+    from common.speech.utterances import SpeechBatch
+
+    t = torch.as_tensor(np.asarray(lengths))
+    n = (t.float() * per_frame).round().clamp(min=1).long()
+    x = torch.randn(len(t), int(t.max()), dim, generator=g)
+    x[torch.arange(x.size(1))[None, :] >= t[:, None]] = 0
+    y = torch.randint(tokens[0], tokens[1], (len(t), int(n.max())), generator=g)
+    y[torch.arange(y.size(1))[None, :] >= n[:, None]] = pad
+    return SpeechBatch(x, t, y, n, [str(i) for i in (range(len(t)) if ids is None else ids)])
+
+
 def speech_batches(lengths, max_frames: int, dim: int, per_frame: float, tokens: tuple[int, int], pad: int,
                    k: int, device, seed: int = 0):
     """(k SpeechBatches spread over the epoch's batch lengths, number of batches per epoch)."""
-    from common.speech.utterances import BucketBatchSampler, SpeechBatch
+    from common.speech.utterances import BucketBatchSampler
 
     epoch = sorted((list(b) for b in BucketBatchSampler(lengths, max_frames, seed=seed)),
                    key=lambda b: int(lengths[b].max()))
     picks = sorted(set(np.linspace(0, len(epoch) - 1, min(k, len(epoch))).round().astype(int).tolist()))
     g = torch.Generator().manual_seed(seed)
-    out = []
-    for j in picks:
-        t = torch.as_tensor(lengths[epoch[j]])
-        n = (t.float() * per_frame).round().clamp(min=1).long()
-        x = torch.randn(len(t), int(t.max()), dim, generator=g)
-        x[torch.arange(x.size(1))[None, :] >= t[:, None]] = 0
-        y = torch.randint(tokens[0], tokens[1], (len(t), int(n.max())), generator=g)
-        y[torch.arange(y.size(1))[None, :] >= n[:, None]] = pad
-        out.append(SpeechBatch(x, t, y, n, [str(i) for i in epoch[j]]).to(device))
+    out = [synthetic_batch(lengths[epoch[j]], dim, per_frame, tokens, pad, g, ids=epoch[j]).to(device) for j in picks]
     return out, len(epoch)
 
 

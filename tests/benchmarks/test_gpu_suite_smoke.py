@@ -23,6 +23,7 @@ from gpu import goals, notebooks  # noqa: E402
 NOTEBOOK_ROWS = ["hw1p2", "hw2p2", "hw3p2", "las", "hw4p1 lstm", "hw4p1 transformer", "hw4p2"]
 GOAL_ROWS = ["hw1 end to end", "hw1 our pipeline's share", "hw1 MLP training step, share of the 16-bit peak",
              "hw2 data + step: device-side augmentation", "hw2 input pipeline's share", "hw2 training step",
+             "hw3 CTC training: bucketed vs random", "hw3 BiLSTM forward + backward",
              "ctc beam search", "hw4 greedy decoding, K/V cache", "hw4 training step: SDPA",
              "hw4p1 LM greedy generation, K/V cache", "ddp scaling"]
 
