@@ -10,7 +10,8 @@ names are checked against the notebook's parameters cell before anything runs. `
 varies the notebook's ``SEED`` (default, default+1, ...). A failed run is reported and the
 others go on (exit status 1 at the end); a rerun skips the runs that finished. The sweep
 folder gets ``results.csv`` (also printed), ``<metric>_vs_parameters.png`` and
-``learning_curves.png``. ``--wandb`` logs every run to one wandb group (offline unless logged in).
+``learning_curves.png``. ``--wandb`` logs every run to one wandb group (offline unless logged in);
+``--report-only`` runs nothing and redraws the table and plots from the runs finished so far.
 """
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ __all__ = ["main", "sweep", "Factor", "parse_grid", "split_values", "notebook_pa
 
 def sweep(notebook, grid: list[str], *, repeat: int = 1, demo_size: str = "small", out=None,
           one_at_a_time: bool = False, metric: str | None = None, wandb: bool = False,
-          group: str | None = None, timeout: int = 3600, runner=None, log=print) -> dict:
+          group: str | None = None, timeout: int = 3600, runner=None, log=print, report_only: bool = False) -> dict:
     """Run the sweep and write its table and plots; returns the paths and the table."""
     path, demo = resolve_notebook(str(notebook))
     factors = parse_grid(grid)
@@ -38,7 +39,8 @@ def sweep(notebook, grid: list[str], *, repeat: int = 1, demo_size: str = "small
                       one_at_a_time=one_at_a_time)
     log(f"sweep of {path.name}: {len(specs)} run(s) in {out_root}")
     kwargs = {"runner": runner} if runner is not None else {}
-    results = execute(path, specs, wandb=wandb, group=group, timeout=timeout, log=log, **kwargs)
+    results = execute(path, specs, wandb=wandb, group=group, timeout=timeout, log=log, report_only=report_only,
+                      **kwargs)
     table = results_table(results, factors)
     out_root.mkdir(parents=True, exist_ok=True)
     table.to_csv(out_root / "results.csv", index=False)
@@ -78,12 +80,14 @@ def main(argv=None) -> int:
     parser.add_argument("--out", help="sweep folder (default runs/sweeps/<notebook>)")
     parser.add_argument("--wandb", action="store_true", help="log runs to one wandb group (offline unless logged in)")
     parser.add_argument("--group", help="wandb group name (default sweep-<notebook>)")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: table and plots of the runs finished so far (e.g. while a sweep runs)")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds per notebook cell (default 3600)")
     args = parser.parse_args(argv)
     try:
         outcome = sweep(args.notebook, args.grid, repeat=args.repeat, demo_size=args.demo_size, out=args.out,
                         one_at_a_time=args.one_at_a_time, metric=args.metric, wandb=args.wandb,
-                        group=args.group, timeout=args.timeout)
+                        group=args.group, timeout=args.timeout, report_only=args.report_only)
     except (ValueError, FileNotFoundError) as err:   # a bad grid or notebook: before any run
         parser.exit(2, f"error: {err}\n")
     return 1 if outcome["failed"] else 0

@@ -36,7 +36,7 @@ class RunSpec:
 @dataclass
 class RunResult:
     spec: RunSpec
-    status: str              # "ok" | "failed"
+    status: str              # "ok" | "failed" | "not run" (report only)
     metrics: dict = field(default_factory=dict)
     seconds: float = 0.0
     error: str = ""
@@ -112,8 +112,11 @@ def _write_status(spec: RunSpec, result: RunResult) -> None:
 
 
 def execute(notebook: Path, specs: list[RunSpec], *, runner=run_notebook, wandb: bool = False,
-            group: str | None = None, timeout: int = 3600, log=None) -> list[RunResult]:
-    """Run every spec not finished before; a failure is recorded and the next run goes on."""
+            group: str | None = None, timeout: int = 3600, log=None, report_only: bool = False) -> list[RunResult]:
+    """Run every spec not finished before; a failure is recorded and the next run goes on.
+
+    ``report_only``: run nothing; the runs not finished yet come back with status "not run".
+    """
     from .report import load_history  # the report reads the same files the learning curves use
 
     log = log or (lambda message: print(message, flush=True))
@@ -125,6 +128,10 @@ def execute(notebook: Path, specs: list[RunSpec], *, runner=run_notebook, wandb:
             results.append(RunResult(spec, "ok", load_metrics(spec.folder), _status(spec.folder).get("seconds", 0.0),
                                      reused=True))
             log(f"{head}: finished earlier, skipped")
+            continue
+        if report_only:
+            results.append(RunResult(spec, "not run"))
+            log(f"{head}: not run yet")
             continue
         params = dict(spec.params)
         if "RESUME" in known and (spec.folder / "checkpoints" / "last.pt").exists():

@@ -173,6 +173,12 @@ def test_two_run_sweep_table_plots_and_rerun_skips(tmp_path):
                   runner=lambda *a, **k: pytest.fail("a finished run was run again"), log=lambda m: None)
     assert [r.reused for r in again["results"]] == [True, True]
     assert again["table"]["final_loss"].tolist() == table["final_loss"].tolist()
+    # --report-only runs nothing: the finished runs are reported, the others marked "not run"
+    partial = sweep(TINY, ["LR=0.1,0.3,0.4", "SIZES=[1,2]", "OPTIMIZER=adam"], out=tmp_path, metric="final_loss",
+                    runner=lambda *a, **k: pytest.fail("report only ran a notebook"), log=lambda m: None,
+                    report_only=True)
+    assert list(partial["table"]["status"]) == ["ok", "ok", "not run"]
+    assert partial["table"]["final_loss"].tolist()[:2] == table["final_loss"].tolist()
     # a changed fixed setting is a different run, not a reuse of the old one
     other = plan_runs(TINY, parse_grid(["LR=0.1,0.3", "SIZES=[1,2]", "OPTIMIZER=sgd"]), tmp_path)
     assert {s.folder for s in other}.isdisjoint(folders)
