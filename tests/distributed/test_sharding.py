@@ -81,3 +81,36 @@ def _unseeded_orders(kind):
 def test_unseeded_shuffles_that_differ_between_ranks_are_an_error(kind):
     with pytest.raises(Exception, match="drew different batches"):
         D.launch(_unseeded_orders, 2, kind)
+
+
+def test_split_batch_cuts_every_per_item_field_and_covers_the_batch():
+    from common.speech.batching import collate_utterances
+
+    items = [(torch.full((t, 2), float(i)), torch.arange(i + 1), f"utt{i}") for i, t in enumerate([5, 3, 4, 2, 6])]
+    batch = collate_utterances(items)
+    parts = [D.split_batch(batch, r, 2) for r in range(2)]
+    assert [p.ids for p in parts] == [["utt0", "utt1", "utt2"], ["utt3", "utt4"]]
+    assert torch.equal(torch.cat([p.features for p in parts]), batch.features)
+    assert torch.equal(torch.cat([p.target_lengths for p in parts]), batch.target_lengths)
+    x, y = torch.arange(10).view(5, 2), torch.arange(5)
+    pieces = [D.split_batch({"x": x, "y": y, "scale": 2.0}, r, 3) for r in range(3)]
+    assert [len(p["y"]) for p in pieces] == [2, 2, 1] and all(p["scale"] == 2.0 for p in pieces)
+    assert torch.equal(torch.cat([p["x"] for p in pieces]), x)
+
+
+def test_gpus_to_use_follows_torchrun_and_refuses_impossible_counts(monkeypatch):
+    for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setattr(D, "gpu_count", lambda: 0)              # a CPU machine: GPUS processes with gloo
+    assert D.gpus_to_use(3) == 3 and D.gpus_to_use(None) == 1
+    monkeypatch.setattr(D, "gpu_count", lambda: 2)
+    assert D.gpus_to_use(None) == 2 and D.gpus_to_use(1) == 1
+    with pytest.raises(ValueError, match="only 2 GPU"):
+        D.gpus_to_use(3)
+    with pytest.raises(ValueError, match="GPUS must be >= 1"):
+        D.gpus_to_use(0)
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("MASTER_ADDR", "127.0.0.1")
+    assert D.gpus_to_use(None) == 4 and D.gpus_to_use(2) == 4 and D.get_rank() == 1
+    assert not D.is_main_process()
