@@ -326,8 +326,7 @@ class ShardedBatchSampler:
                 yield batch
                 continue
             if k == 0:
-                ids = np.asarray(list(batch), dtype=np.int64).reshape(-1)
-                _check_same_on_ranks((len(ids), int((ids * (np.arange(len(ids)) * 2 + 1)).sum())))
+                _check_same_on_ranks(np.asarray(list(batch), dtype=np.int64).reshape(-1).tolist())
             units = len(batch) // self.group
             if not _keep(units, world, equal_steps):
                 continue
@@ -373,12 +372,14 @@ def split_batch(batch, rank: int, world: int):
 
 
 def _digest(batch) -> list:
-    """Numbers that tell batches apart: shape and sum of each tensor in it."""
+    """Numbers that tell batches apart: shape and position-weighted sum of each tensor in it."""
     out = []
     for t in (batch if isinstance(batch, (tuple, list)) else [batch]):
         t = getattr(t, "features", t)
         if torch.is_tensor(t):
-            out += [tuple(t.shape), round(float(t.detach().double().nan_to_num().sum()), 6)]
+            flat = t.detach().double().nan_to_num().flatten()
+            weights = torch.arange(1, flat.numel() + 1, dtype=torch.float64, device=flat.device).sqrt()
+            out += [tuple(t.shape), round(float((flat * weights).sum()), 6)]
     return out
 
 

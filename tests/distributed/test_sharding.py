@@ -72,7 +72,7 @@ def _unseeded_orders(kind):
     if kind == "sampler":
         source = D.ShardedBatchSampler(BatchSampler(RandomSampler(range(20)), 4, drop_last=False))
     else:
-        source = D.ShardedLoader(DataLoader(TensorDataset(torch.arange(20.0)), batch_size=4, shuffle=True))
+        source = D.ShardedLoader(DataLoader(TensorDataset(torch.linspace(0, 1, 20)), batch_size=4, shuffle=True))
     with D.sharded():
         return list(source)
 
