@@ -64,7 +64,8 @@ def hw1(device, smoke: bool) -> list[dict]:
     from torch import nn
 
     p = notebook_parameters("hw1_mlp/hw1p2.ipynb")
-    hidden, context, batch = ([64, 64], 3, 256) if smoke else (p["HIDDEN_SIZES"], p["CONTEXT"], p["BATCH_SIZE"])
+    full = (p["HIDDEN_SIZES"], p["CONTEXT"], p["BATCH_SIZE"])          # read in smoke runs too
+    hidden, context, batch = ([64, 64], 3, 256) if smoke else full
     workers, n = (1, 2) if smoke else (4, 20)
     store = synthetic_store(batch * 40 if smoke else 800_000, 28, context, utt_len=100 if smoke else 1000)
     cuda = device.type == "cuda"
@@ -305,9 +306,8 @@ def hw4(device, smoke: bool) -> list[dict]:
     from common.speech.transformer import manual_attention, notebook_namespace
 
     p = notebook_parameters("hw4_transformer/hw4p2.ipynb")
-    d, heads, enc, dec, ff, ch = ((32, 2, 1, 1, 64, 16) if smoke else
-                                  (p["D_MODEL"], p["N_HEADS"], p["ENC_LAYERS"], p["DEC_LAYERS"], p["D_FF"],
-                                   p["CONV_CHANNELS"]))
+    full = (p["D_MODEL"], p["N_HEADS"], p["ENC_LAYERS"], p["DEC_LAYERS"], p["D_FF"], p["CONV_CHANNELS"])
+    d, heads, enc, dec, ff, ch = (32, 2, 1, 1, 64, 16) if smoke else full
     batch, frames, N = (2, 40, 12) if smoke else (4, 1000, 200)
     ns = notebook_namespace(REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb", ("model",))
     V, sos, blank = 31, 0, 1
@@ -371,7 +371,8 @@ def lm(device, smoke: bool) -> list[dict]:
     from tests.hw4.nbcode import notebook_models
 
     p = notebook_parameters("hw4_transformer/hw4p1.ipynb")
-    d, heads, layers = (32, 2, 1) if smoke else (p["D_MODEL"], p["N_HEADS"], p["N_LAYERS"])
+    full = (p["D_MODEL"], p["N_HEADS"], p["N_LAYERS"])
+    d, heads, layers = (32, 2, 1) if smoke else full
     vocab, batch, prefix, N = (50, 2, 4, 10) if smoke else (1000, 8, 16, 200)
     torch.manual_seed(0)
     model = notebook_models().TransformerLM(vocab, d, heads, layers, 4 * d, 0.0, prefix + N).to(device).eval()
