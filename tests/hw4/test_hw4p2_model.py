@@ -14,7 +14,7 @@ from common.speech.transformer import (attention_mask, causal_mask, conv_output_
 
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb"
 V, SOS, EOS, BLANK = 31, 0, 0, 1
-SMALL = dict(d_model=32, n_heads=4, enc_layers=2, dec_layers=2, d_ff=64, dropout=0.0, channels=4,
+SMALL = dict(d_model=32, n_heads=4, enc_layers=2, dec_layers=2, d_ff=64, dropout=0.0, channels=4, conv_kernel=5,
              max_frames=256, max_len=128)
 
 
