@@ -199,3 +199,26 @@ def test_bad_input_is_a_clear_error(las):
         model(torch.randn(2, 30, D), torch.tensor([31, 20]), torch.ones(2, 3, dtype=torch.long))
     with pytest.raises(ValueError, match="lengths"):
         model(torch.randn(2, 30, D), torch.tensor([0, 20]), torch.ones(2, 3, dtype=torch.long))
+
+
+def test_guided_attention_penalty_by_hand(las):
+    guided = las["guided_attention"]
+    one, two = torch.tensor([1]), torch.tensor([2])                     # 1 phoneme + eos, 2 listener frames
+    assert float(guided(torch.eye(2)[None], one, two)) == pytest.approx(0.0)
+    anti = torch.eye(2).flip(1)[None]                                    # |n/N - t/T| = 0.5 at both steps
+    assert float(guided(anti, one, two)) == pytest.approx(1 - math.exp(-0.25 / (2 * 0.2 ** 2)))
+    # padding steps and frames do not count: the same utterance inside a padded batch
+    padded = torch.zeros(2, 4, 3)
+    padded[0, :2, :2] = anti[0]
+    padded[1, :3, :3] = torch.eye(3)
+    assert float(guided(padded[:1], one, two)) == pytest.approx(float(guided(anti, one, two)))
+    model = make_model(las)
+    batch = batch_of([30, 21], [6, 4])
+    with torch.no_grad():
+        plain, _ = las["las_loss"](model, batch)
+        with_prior, _ = las["las_loss"](model, batch, guided_weight=0.5)
+        _, weights = model(batch.features, batch.feature_lengths, batch.targets)
+    frames = model.frame_lengths(batch.feature_lengths)
+    assert frames.tolist() == [math.ceil(30 / 4), math.ceil(21 / 4)]
+    expected = plain + 0.5 * las["guided_attention"](weights, batch.target_lengths, frames)
+    torch.testing.assert_close(with_prior, expected)
