@@ -11,7 +11,8 @@ from common.text import read_wikitext_vocab
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "hw4p1.ipynb"
 TINY = {"DEMO": True, "DEMO_SIZE": "tiny", "EMB_SIZE": 48, "HIDDEN_SIZE": 96, "LSTM_LAYERS": 2, "D_MODEL": 48,
         "N_HEADS": 2, "N_LAYERS": 1, "D_FF": 96, "MAX_LEN": 128, "EPOCHS": 2, "BATCH_SIZE": 32, "BPTT": 32,
-        "LR": {"lstm": 4e-3, "transformer": 3e-3}, "WARMUP_STEPS": 10, "NGRAM_ORDER": 2}
+        "LR": {"lstm": 4e-3, "transformer": 3e-3}, "WARMUP_STEPS": 10, "NGRAM_ORDER": 2, "DROPOUT_INPUT": 0.25,
+        "DROPOUT_HIDDEN": 0.15, "DROPOUT_OUTPUT": 0.25, "WEIGHT_DROP": 0.2}
 
 
 @pytest.mark.notebook
