@@ -1,7 +1,7 @@
 """HW4P2's transformer (hw4p2.ipynb's model cells): greedy decoding with and without the key/value
 cache, and training with SDPA against a hand-written attention.
 
-    python benchmarks/hw4_decoding.py [--lengths 50 200 400 --batch 4 --d-model 256 --dec-layers 4 --threads 1]
+    python benchmarks/hw4_decoding.py [--lengths 50 200 400 --batch 2 --d-model 256 --dec-layers 2 --threads 1]
 
 (1) Greedy decoding of ``batch`` utterances to exactly N tokens (the end token is made unreachable):
     (a) uncached: every step reruns the decoder over the whole prefix; (b) cached: the newest
@@ -21,12 +21,12 @@ from _harness import REPO_ROOT, cpu_name, interleaved_times, pin_threads
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--lengths", type=int, nargs="+", default=[50, 200, 400])
-    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--frames", type=int, default=1000, help="input frames per utterance (x4 fewer encoder frames)")
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--enc-layers", type=int, default=2)
-    parser.add_argument("--dec-layers", type=int, default=4)
+    parser.add_argument("--dec-layers", type=int, default=2)
     parser.add_argument("--d-ff", type=int, default=1024)
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-tokens", type=int, default=100, help="target tokens per training utterance")
