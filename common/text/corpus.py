@@ -82,20 +82,12 @@ def read_wikitext_vocab(root) -> Vocab:
 
 
 def read_transcripts(folder) -> list[str]:
-    """Every ``*.npy`` transcript of ``folder`` (sorted) as a string: arrays of characters are
-    joined, a 0-d or 1-element string array is taken as it is."""
-    texts = []
-    for path in utterance_files(folder, hint="Expected the HW4P2 text-for-LM/ or <split>/text/ folder"):
-        try:
-            arr = np.load(path, allow_pickle=False)
-        except Exception as err:
-            raise DataFormatError(f"{path} is not an array of characters ({type(err).__name__}: {err}); "
-                                  "re-download the data") from err
-        if arr.dtype.kind != "U":
-            raise DataFormatError(f"{path} holds {arr.dtype} values, not characters; is it a feature file "
-                                  "in a text folder?")
-        texts.append(str(arr) if arr.ndim == 0 else "".join(arr.tolist()))
-    return texts
+    """Every ``*.npy`` transcript of ``folder`` (sorted) as a string (``common.speech.utterances.read_text``:
+    arrays of characters joined, start/end markers stripped)."""
+    from ..speech.utterances import read_text
+
+    files = utterance_files(folder, hint="Expected the HW4P2 text-for-LM/ or <split>/text/ folder")
+    return [read_text(path) for path in files]
 
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|[0-9]+|[^\sA-Za-z0-9]")
