@@ -3,7 +3,7 @@ the pBLSTM over packed sequences against a hand-written LSTM, and locked dropout
 import pytest
 import torch
 
-from common.speech.layers import BLSTM, LockedDropout, PyramidalBLSTM, length_mask, time_reduce
+from common.speech.layers import BLSTM, LockedDropout, PyramidalBLSTM, length_mask, reverse_padded, time_reduce
 
 
 def test_time_reduce_odd_lengths_by_hand():
@@ -77,6 +77,37 @@ def test_packing_matters_for_the_backward_direction():
     padded, _ = layer.lstm(x.masked_fill(~length_mask(lengths, 6)[:, :, None], 0.0))
     assert torch.allclose(packed[0], padded[0])                # full-length utterance: identical
     assert not torch.allclose(packed[1, :3, 3:], padded[1, :3, 3:])  # shorter one: backward half differs
+
+
+def test_reverse_padded_by_hand():
+    x = torch.arange(10.0).reshape(2, 5)
+    out = reverse_padded(x, torch.tensor([5, 3]))
+    assert out.tolist() == [[4.0, 3.0, 2.0, 1.0, 0.0], [7.0, 6.0, 5.0, 8.0, 9.0]]
+    assert torch.equal(reverse_padded(out, torch.tensor([5, 3])), x)
+
+
+def test_padded_blstm_equals_packed_blstm():
+    """packed=False (two padded one-directional LSTMs, the backward one over per-utterance reversed
+    input) gives the packed layer's outputs and gradients when it has the same weights."""
+    torch.manual_seed(3)
+    packed = PyramidalBLSTM(3, 4).double()
+    padded = PyramidalBLSTM(3, 4, packed=False).double()
+    lstm = packed.blstm.lstm
+    with torch.no_grad():
+        for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            getattr(padded.blstm.forward_lstm, f"{name}_l0").copy_(getattr(lstm, f"{name}_l0"))
+            getattr(padded.blstm.backward_lstm, f"{name}_l0").copy_(getattr(lstm, f"{name}_l0_reverse"))
+    x = torch.randn(4, 9, 3, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([9, 2, 5, 8])
+    out_packed, n_packed = packed(x, lengths)
+    out_padded, n_padded = padded(x, lengths)
+    torch.testing.assert_close(out_padded, out_packed, rtol=1e-10, atol=1e-12)
+    assert torch.equal(n_packed, n_padded)
+    g_packed, = torch.autograd.grad(out_packed.square().sum(), x)
+    g_padded, = torch.autograd.grad(out_padded.square().sum(), x)
+    torch.testing.assert_close(g_padded, g_packed, rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="one layer"):
+        BLSTM(3, 4, num_layers=2, packed=False)
 
 
 def test_locked_dropout_same_mask_over_time():
