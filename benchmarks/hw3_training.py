@@ -30,7 +30,7 @@ sys.path.insert(0, str(HERE))
 from _harness import REPO_ROOT, cpu_name, interleaved_times, pin_threads  # noqa: E402
 
 
-def build_model(dim: int, channels: int, hidden: int, classes: int):
+def build_model(dim: int, channels: int, hidden: int, classes: int, packed: bool = True):
     from torch import nn
 
     from common.speech.layers import PyramidalBLSTM
@@ -40,7 +40,8 @@ def build_model(dim: int, channels: int, hidden: int, classes: int):
             super().__init__()
             self.stem = nn.Sequential(nn.Conv1d(dim, channels, 5, padding=2, bias=False), nn.BatchNorm1d(channels),
                                       nn.GELU())
-            self.rnns = nn.ModuleList([PyramidalBLSTM(channels, hidden), PyramidalBLSTM(2 * hidden, hidden)])
+            self.rnns = nn.ModuleList([PyramidalBLSTM(channels, hidden, packed=packed),
+                                       PyramidalBLSTM(2 * hidden, hidden, packed=packed)])
             self.out = nn.Linear(2 * hidden, classes)
 
         def forward(self, x, lengths):
@@ -102,12 +103,16 @@ def main(argv=None) -> None:
     batches = {k: [collate_utterances([store[i] for i in b]).to(device) for b in v] for k, v in timed.items()}
     utts = {k: sum(len(b) for b in v) for k, v in batches.items()}
 
-    torch.manual_seed(0)
-    model = build_model(store.dim, args.channels, args.hidden, 41).to(device)
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     ctc = nn.CTCLoss(blank=0, zero_infinity=True)
+    models = {}
+    for packed in (True, False):
+        torch.manual_seed(0)
+        model = build_model(store.dim, args.channels, args.hidden, 41, packed=packed).to(device)
+        models[packed] = (model, torch.optim.AdamW(model.parameters(), lr=1e-3))
 
-    def train(name):
+    def train(name, packed):
+        model, opt = models[packed]
+
         def run():
             for b in batches[name]:
                 logits, out_lengths = model(b.features, b.feature_lengths)
@@ -120,15 +125,21 @@ def main(argv=None) -> None:
         return run
 
     t0 = time.perf_counter()
-    times = interleaved_times({"random": train("random"), "bucketed": train("bucketed")}, args.rounds)
-    speed = {k: utts[k] / times[k][0] for k in times}
+    cases = {(k, p): train(k, p) for p in (True, False) for k in ("random", "bucketed")}
+    times = interleaved_times(cases, args.rounds)
+    speed = {c: utts[c[0]] / times[c][0] for c in times}
     print(f"\ntraining step (forward + CTC + backward + AdamW), {args.rounds} rounds, medians "
           f"({time.perf_counter() - t0:.0f} s):")
-    for k in ("random", "bucketed"):
-        print(f"  {k:9s}: {len(batches[k]):3d} batches, {utts[k]} utterances, {times[k][0]:.2f} s, "
-              f"{speed[k]:.1f} utterances/s")
-    print(f"  ratio bucketed / random: {speed['bucketed'] / speed['random']:.2f}x utterances/s, "
-          f"padding {pad['random'] / max(pad['bucketed'], 1e-9):.1f}x less")
+    for (k, p), v in speed.items():
+        lstm_kind = "packed BiLSTMs" if p else "padded + reversal BiLSTMs"
+        print(f"  {k:9s} {lstm_kind:26s}: {len(batches[k]):3d} batches, {utts[k]} utterances, "
+              f"{times[(k, p)][0]:.2f} s, {v:.1f} utterances/s")
+    for p, lstm_kind in ((True, "packed"), (False, "padded + reversal")):
+        print(f"  ratio bucketed / random ({lstm_kind}): {speed[('bucketed', p)] / speed[('random', p)]:.2f}x "
+              f"utterances/s")
+    gain = speed[("bucketed", False)] / speed[("bucketed", True)]
+    print(f"  ratio padded + reversal / packed (bucketed): {gain:.2f}x; padding "
+          f"{pad['random'] / max(pad['bucketed'], 1e-9):.1f}x less with bucketing")
 
     # packed vs padded BiLSTM on the random batches (where padding is large)
     blstm = BLSTM(store.dim, args.hidden).to(device)
