@@ -12,7 +12,7 @@ from common.lm_checkpoint import LMCheckpointError, save_lm
 from common.notebooks import REPO_ROOT, run_notebook
 from common.speech.io import DataFormatError
 from common.speech.transformer import notebook_namespace
-from common.speech.vocab import Vocab
+from common.speech.vocab import HW4_CHARS, Vocab
 
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb"
 TINY = {"DEMO": True, "DEMO_SIZE": "tiny", "D_MODEL": 32, "N_HEADS": 2, "ENC_LAYERS": 1, "DEC_LAYERS": 1, "D_FF": 64,
@@ -112,3 +112,19 @@ def test_lm_checkpoint_with_another_vocabulary_is_a_clear_error(tiny_root, tmp_p
         run_cells(tmp_path, ("setup", "data", "model", "lm"), DEMO=False, DATA_ROOT=str(tiny_root),
                   LM_CHECKPOINT=str(path))
     assert "other_lm.pt" in str(err.value) and "3 tokens" in str(err.value) and "31 tokens" in str(err.value)
+
+
+def test_lm_checkpoint_initialises_the_decoder(tiny_root, tmp_path):
+    lm = notebook_namespace(NOTEBOOK, ("model",))["Decoder"](31, 32, 2, 1, 64, dropout=0.0, cross_attention=False)
+    config = {"kind": "transformer", "d_model": 32, "n_heads": 2, "n_layers": 1, "d_ff": 64, "dropout": 0.0,
+              "max_len": 1024, "tokenization": "char"}
+    path = save_lm(tmp_path / "hw4p1_lm.pt", lm, HW4_CHARS, config)
+    shape = dict(DEMO=False, DATA_ROOT=str(tiny_root), D_MODEL=32, N_HEADS=2, ENC_LAYERS=1, DEC_LAYERS=1, D_FF=64,
+                 CONV_CHANNELS=4)
+    ns = run_cells(tmp_path, ("setup", "data", "model", "build", "lm"), LM_CHECKPOINT=str(path), **shape)
+    assert ns["lm_source"] == str(path) and ns["lm_history"] is None            # loaded, not pretrained
+    decoder = ns["model"].decoder.state_dict()
+    assert all(torch.equal(decoder[k], v) for k, v in lm.state_dict().items())
+    # the same file with another decoder shape names the parameters to change
+    with pytest.raises(LMCheckpointError, match="D_MODEL"):
+        run_cells(tmp_path, ("setup", "data", "model", "build", "lm"), LM_CHECKPOINT=str(path), **{**shape, "D_FF": 96})
