@@ -12,7 +12,7 @@ NOTEBOOK = REPO_ROOT / "hw3_rnn" / "hw3p2.ipynb"
 # 40 training utterances ("tiny") are too few for CTC to leave its all-blank start within a
 # minute of CPU: 200 utterances, a 123k-parameter model, 12 epochs at lr 1e-2 (~300 steps)
 TINY = {"DEMO": True, "DEMO_SIZE": {"train": 200, "dev": 20, "test": 20}, "CONV_CHANNELS": 48,
-        "RESNET_BLOCKS": 1, "CONV_KERNEL": 3, "LSTM_HIDDEN": 64, "PYRAMID_LAYERS": 1, "LSTM_LAYERS": 0,
+        "RESNET_BLOCKS": 1, "CONV_KERNEL": 3, "LSTM_HIDDEN": 64, "PYRAMID_LAYERS": 1, "LSTM_LAYERS": 0, "PACKED": False,
         "CLASSIFIER_HIDDEN": 128, "LOCKED_DROPOUT": 0.0, "DROPOUT": 0.0, "EPOCHS": 12, "MAX_FRAMES": 3000,
         "LR": 1e-2, "WARMUP_EPOCHS": 0, "TIME_MASKS": 1, "TIME_WIDTH": 5, "FREQ_MASKS": 1, "FREQ_WIDTH": 2,
         "BEAM_WIDTH": 4, "LM_ORDER": 3, "LM_WEIGHTS": [0.0, 0.3], "INSERTION_BONUSES": [0.0, 1.0]}
