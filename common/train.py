@@ -15,9 +15,16 @@ bar is refreshed, so a GPU is not stalled by a host sync every step. The same ho
 NaN/inf check: every step adds its loss's finiteness to a device-side count, read with the
 epoch means, so a non-finite loss in any step (even in an epoch of one step) is reported at
 the end of the epoch at the latest, before anything is saved.
+
+Data-parallel (a process group running: ``common.distributed.launch`` or torchrun), ``fit``
+trains a DDP wrapper of the model, each rank on its shard of every batch; the epoch sums of
+all ranks are added before the means, so the history is that of the whole data; only rank 0
+prints, logs and writes checkpoints, and a checkpoint resumes with any number of processes.
 """
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 import os
 import re
@@ -29,7 +36,8 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import nonfinite_tensors, restore_checkpoint, save_checkpoint, unwrap
+from .checkpoint import (nonfinite_tensors, read_checkpoint, restore_checkpoint, rng_state, save_checkpoint,
+                         set_rng_state, unwrap)
 from .resume import (
     apply_new_hyperparameters,
     choose_resume_checkpoint,
@@ -38,6 +46,9 @@ from .resume import (
     optimizer_hyperparameters,
 )
 from .device import autocast
+from .distributed import (ShardedLoader, barrier, broadcast_buffers, broadcast_object, gather_objects,
+                          get_rank, get_world_size, is_distributed, is_main_process, reduce_sums, shard,
+                          sharded, shards_itself, wrap_model)
 
 __all__ = ["train_epoch", "evaluate", "fit", "RunningStats"]
 
@@ -68,6 +79,15 @@ class RunningStats:
         sums = {k: float(v) for k, v in self.sums.items()}  # one host sync for all
         n = sums.get("n", 0.0)
         return {k: (v / n if n else math.nan) for k, v in sums.items() if k != "n"}
+
+    def reduce(self) -> None:
+        """Add the sums of every rank (inside ``common.distributed.sharded()``; else a no-op)."""
+        if shard()[1] == 1:
+            return
+        finite = self.finite_steps if self.finite_steps is not None else 0.0
+        total = reduce_sums({**self.sums, "\0steps": float(self.steps), "\0finite": finite})
+        self.steps, self.finite_steps = int(total.pop("\0steps")), total.pop("\0finite")
+        self.sums = total
 
     def nonfinite_steps(self) -> int:
         """Steps whose loss was NaN/inf (one host sync)."""
@@ -101,14 +121,21 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
     running = RunningStats()
     total = len(loader) if hasattr(loader, "__len__") else None
     optimizer.zero_grad(set_to_none=True)
-    bar = tqdm(loader, total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=_BAR_INTERVAL)
+    # tqdm.auto calls iter() on what it wraps when it is made, and again to loop: hand it one iterator, or a
+    # DataLoader with workers starts them twice and its sampler skips the batches the first one prefetched
+    bar = tqdm(iter(loader), total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=_BAR_INTERVAL,
+               disable=not is_main_process())
     for step, batch in enumerate(bar, start=1):
-        with autocast(device, amp_dtype):
-            loss, stats = compute_loss(model, batch)
-        # the loss of an accumulated group is the mean of its micro-batch losses
-        scaler.scale(loss / grad_accum_steps).backward()
+        last_micro_step = step % grad_accum_steps == 0 or step == total
+        # DDP: all-reduce the gradients only on the micro-batch that ends an accumulated group
+        no_sync = model.no_sync() if hasattr(model, "no_sync") and not last_micro_step else contextlib.nullcontext()
+        with no_sync:
+            with autocast(device, amp_dtype):
+                loss, stats = compute_loss(model, batch)
+            # the loss of an accumulated group is the mean of its micro-batch losses
+            scaler.scale(loss / grad_accum_steps).backward()
         running.add(loss, stats)
-        if step % grad_accum_steps == 0 or step == total:
+        if last_micro_step:
             if max_grad_norm is not None:
                 scaler.unscale_(optimizer)
                 torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
@@ -126,6 +153,7 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
                                          + _divergence_hint())
             bar.set_postfix(_postfix(means), lr=f"{optimizer.param_groups[0]['lr']:.3g}")
     bar.close()
+    running.reduce()
     means = running.means()
     bad = running.nonfinite_steps()
     if bad:
@@ -142,11 +170,12 @@ def evaluate(model: torch.nn.Module, loader: Iterable, compute_loss: Callable, *
     model.eval()
     running = RunningStats()
     total = len(loader) if hasattr(loader, "__len__") else None
-    for batch in tqdm(loader, total=total, desc=desc, leave=False, dynamic_ncols=True,
-                      mininterval=_BAR_INTERVAL):
+    for batch in tqdm(iter(loader), total=total, desc=desc, leave=False, dynamic_ncols=True,
+                      mininterval=_BAR_INTERVAL, disable=not is_main_process()):
         with autocast(device, amp_dtype):
             loss, stats = compute_loss(model, batch)
         running.add(loss, stats)
+    running.reduce()
     return running.means()
 
 
@@ -162,7 +191,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         amp_dtype=None, scaler=None, grad_accum_steps: int = 1, max_grad_norm: float | None = None,
         ema=None, checkpoint_dir=None, resume: bool = False, monitor: str = "val_loss",
         mode: str = "min", logger=None, generators: dict | None = None, stateful: dict | None = None,
-        keep_earlier: bool = True) -> pd.DataFrame:
+        keep_earlier: bool = True, ddp_options: dict | None = None) -> pd.DataFrame:
     """Train for ``epochs`` epochs and return the history (one row per epoch).
 
     - ``scheduler_interval``: "step" (stepped per optimizer step, e.g. warmup + cosine) or
@@ -193,6 +222,14 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
       value raises ``FloatingPointError`` before that epoch is saved, so ``last.pt`` and
       ``best.pt`` only ever hold finite weights.
 
+    Data-parallel (``common.distributed``): the model trains inside DistributedDataParallel
+    (``ddp_options`` are passed to it), every rank iterates its shard of each batch (loaders that
+    do not shard themselves are wrapped in ``ShardedLoader``), train and validation sums are
+    added over the ranks, BatchNorm statistics are rank 0's after each epoch, ``extra_eval`` runs
+    on rank 0 (its row goes to all), and rank 0 alone prints, logs and saves; the checkpoint also
+    holds every rank's RNG states, so an interrupted run resumes exactly, and it resumes in one
+    process (or another number of them) as well.
+
     Resuming a changed run (the notebook's new values win):
     - another optimizer class is a ``CheckpointError`` naming the checkpoint and both classes;
     - changed optimizer options (lr, weight_decay, momentum, betas, ...) take this run's
@@ -220,13 +257,30 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     hyperparameters = optimizer_hyperparameters(optimizer)      # this run's values, before any load
     history: list[dict] = []
     best, start = None, 0
+    main, distributed = is_main_process(), is_distributed()
     if ckpt_dir is not None:
-        clean_temporaries(ckpt_dir)
+        if main:
+            clean_temporaries(ckpt_dir)
+            if not resume:
+                keep_earlier_run(ckpt_dir, keep=keep_earlier)
         if resume:
-            start, best, history = _resume(ckpt_dir, model, optimizer, scheduler, scaler, ema, device,
-                                           generators, stateful, hyperparameters, monitor, mode)
-        else:
-            keep_earlier_run(ckpt_dir, keep=keep_earlier)
+            # rank 0 chooses the file (and may set an unusable one aside), then the others read it
+            args = (ckpt_dir, model, optimizer, scheduler, scaler, ema, device, generators, stateful,
+                    hyperparameters, monitor, mode)
+            path = None
+            if main:
+                start, best, history, path = _resume(*args)
+            path = broadcast_object(path)
+            if not main and path is not None:
+                with contextlib.redirect_stdout(io.StringIO()):
+                    start, best, history, _ = _resume(*args, path=path)
+        barrier()
+    train_model, eval_loader = model, val_loader
+    if distributed:
+        train_model = wrap_model(model, device, **(ddp_options or {}))
+        train_loader = train_loader if shards_itself(train_loader) else ShardedLoader(train_loader)
+        if val_loader is not None and not shards_itself(val_loader):
+            eval_loader = ShardedLoader(val_loader)
     step_scheduler = scheduler if scheduler_interval == "step" else None
     saved_epoch = start            # epochs held by last.pt (for the messages)
     for epoch in range(start, epochs):
@@ -235,21 +289,26 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
         row = {"epoch": epoch + 1}
-        train = train_epoch(model, train_loader, compute_loss, optimizer, device=device,
-                            amp_dtype=amp_dtype, scaler=scaler, scheduler=step_scheduler,
-                            grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm,
-                            ema=ema, desc=f"epoch {epoch + 1}/{epochs} train")
+        with sharded(equal_steps=True):
+            train = train_epoch(train_model, train_loader, compute_loss, optimizer, device=device,
+                                amp_dtype=amp_dtype, scaler=scaler, scheduler=step_scheduler,
+                                grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm,
+                                ema=ema, desc=f"epoch {epoch + 1}/{epochs} train")
+        broadcast_buffers(model, ema)       # BatchNorm statistics: rank 0's, as checkpointed
         row.update({f"train_{k}": v for k, v in train.items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
         _check_weights(model, ema, epoch, ckpt_dir, saved_epoch)
         if val_loader is not None:
             eval_model = ema.module if ema is not None else model
-            val = evaluate(eval_model, val_loader, val_compute_loss or compute_loss, device=device,
-                           amp_dtype=amp_dtype, desc=f"epoch {epoch + 1}/{epochs} val")
+            with sharded(equal_steps=False):
+                val = evaluate(eval_model, eval_loader, val_compute_loss or compute_loss, device=device,
+                               amp_dtype=amp_dtype, desc=f"epoch {epoch + 1}/{epochs} val")
             row.update({f"val_{k}": v for k, v in val.items()})
         if extra_eval is not None:
-            row.update(extra_eval(ema.module if ema is not None else model, epoch + 1))
+            extra = extra_eval(ema.module if ema is not None else model, epoch + 1) if main else None
+            row.update(broadcast_object(extra))
         row["time_s"] = time.perf_counter() - t0
+        row = broadcast_object(row)         # one row, so every rank takes the same decisions
         if monitor not in row:
             raise KeyError(f"monitor={monitor!r} is not in the history columns {sorted(row)}")
         _check_validation(row, monitor, epoch, ckpt_dir, saved_epoch)
@@ -262,33 +321,59 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         improved = _improved(row[monitor], best, mode)
         if improved:
             best = row[monitor]
-        print(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
-              + ("  (best)" if improved else ""))
-        if logger is not None:
+        if main:
+            print(" | ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in row.items())
+                  + ("  (best)" if improved else ""))
+        if logger is not None and main:
             logger.log(row, step=epoch + 1)
         if ckpt_dir is not None:
+            ranks = _rank_states(generators) if distributed else None    # collective: every rank
             kwargs = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                           ema=ema, epoch=epoch, best_metric=best, history=history, generators=generators,
                           stateful=stateful, monitor=monitor, mode=mode, hyperparameters=hyperparameters,
-                          check_finite=False)                   # checked above, once per epoch
+                          check_finite=False, extra={"ranks": ranks} if ranks else None)  # checked above
             # best.pt first: a kill between the two writes leaves last.pt one epoch behind (that epoch is
             # trained again, identically), never a last.pt whose best value has no best.pt to go with it
-            if improved:
-                save_checkpoint(ckpt_dir / "best.pt", **kwargs)
-            save_checkpoint(ckpt_dir / "last.pt", **kwargs)
+            if main:
+                if improved:
+                    save_checkpoint(ckpt_dir / "best.pt", **kwargs)
+                save_checkpoint(ckpt_dir / "last.pt", **kwargs)
             saved_epoch = epoch + 1
+    barrier()                               # rank 0's files are complete when fit returns
     return pd.DataFrame(history)
 
 
+def _rank_states(generators) -> list[dict]:
+    """Every rank's RNG and generator states (each rank draws its own augmentation)."""
+    return gather_objects({"rng": rng_state(),
+                           "generators": {name: g.get_state() for name, g in (generators or {}).items()}})
+
+
+def _restore_rank_states(state: dict, generators) -> None:
+    ranks = (state.get("extra") or {}).get("ranks")
+    if not ranks or len(ranks) != get_world_size():     # another number of processes: rank 0's states
+        return
+    mine = ranks[get_rank()]
+    set_rng_state(mine["rng"])
+    for name, g in (generators or {}).items():
+        if name in mine["generators"]:
+            g.set_state(mine["generators"][name].cpu())
+
+
 def _resume(ckpt_dir: Path, model, optimizer, scheduler, scaler, ema, device, generators, stateful,
-            hyperparameters, monitor, mode):
-    """Restore the run in ``ckpt_dir``; returns (first epoch to train, best value, history)."""
-    path, state = choose_resume_checkpoint(ckpt_dir, map_location=device)
+            hyperparameters, monitor, mode, path=None):
+    """Restore the run in ``ckpt_dir`` (or from ``path``, the file rank 0 chose); returns
+    (first epoch to train, best value, history, the file's path now or None)."""
+    if path is None:
+        path, state = choose_resume_checkpoint(ckpt_dir, map_location=device)
+    else:
+        state = read_checkpoint(path, map_location=device)
     if state is None:
         print(f"RESUME: no checkpoint in {ckpt_dir}, starting from scratch")
-        return 0, None, []
+        return 0, None, [], None
     restore_checkpoint(state, path, model, optimizer, scheduler, scaler, ema, generators=generators,
                        stateful=stateful)
+    _restore_rank_states(state, generators)
     start, best, history = state["epoch"] + 1, state["best_metric"], state["history"]
     print(f"Resumed from {path}: {start} epoch(s) done, best {monitor} = {best}")
     saved = state.get("hyperparameters") or optimizer_hyperparameters(state["optimizer"]["param_groups"])
@@ -299,14 +384,15 @@ def _resume(ckpt_dir: Path, model, optimizer, scheduler, scaler, ema, device, ge
     if old_monitor is not None and (old_monitor, old_mode) != (monitor, mode):
         best = None
         kept = ""
-        if (ckpt_dir / "best.pt").exists():
+        if (ckpt_dir / "best.pt").exists() and is_main_process():
             safe = re.sub(r"[^\w.@-]", "_", old_monitor)
             target = ckpt_dir / f"best_{safe}.pt"
             os.replace(ckpt_dir / "best.pt", target)
+            path = target if Path(path).name == "best.pt" else path
             kept = f"; the earlier best.pt (best by {old_monitor}) is kept as {target}"
         print(f"monitor changed on resume: {old_monitor} ({old_mode}) -> {monitor} ({mode}): best.pt now "
               f"tracks {monitor} from epoch {start + 1} on{kept}")
-    return start, best, history
+    return start, best, history, path
 
 
 def _check_weights(model, ema, epoch: int, ckpt_dir, saved_epoch: int) -> None:

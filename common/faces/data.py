@@ -27,6 +27,8 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from ..distributed import ShardedBatchSampler
+
 from .checks import check_images, locate_elsewhere, visible
 
 __all__ = [
@@ -437,18 +439,24 @@ def make_loader(dataset, batch_size: int, *, shuffle: bool = False, workers: int
 
     uint8 batches from ``collate_images``; pinned memory only when ``device`` is CUDA (so
     ``.to(device, non_blocking=True)`` overlaps the copy); persistent workers; a seeded
-    generator for the shuffle order.
+    generator for the shuffle order. In data-parallel training (``fit`` under
+    ``common.distributed``) each process loads only its share of every batch
+    (``ShardedBatchSampler``; an ``IdentityBatchSampler``'s identities stay whole).
     """
     cuda = device is not None and torch.device(device).type == "cuda"
     kw = {"num_workers": workers, "collate_fn": collate_images, "pin_memory": cuda,
           "persistent_workers": workers > 0}
     if workers > 0:
         kw["prefetch_factor"] = prefetch_factor
-    if batch_sampler is not None:
-        return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, **kw)
-    g = torch.Generator().manual_seed(seed)
-    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=shuffle,
-                                       drop_last=drop_last, generator=g, **kw)
+    g = None
+    if batch_sampler is None:
+        g = torch.Generator().manual_seed(seed)
+        sampler = (torch.utils.data.RandomSampler(dataset, generator=g) if shuffle
+                   else torch.utils.data.SequentialSampler(dataset))
+        batch_sampler = torch.utils.data.BatchSampler(sampler, batch_size, drop_last)
+    # data-parallel training: each rank decodes only its part of every batch (P x K: whole identities)
+    batch_sampler = ShardedBatchSampler(batch_sampler, group=getattr(batch_sampler, "k", 1))
+    return torch.utils.data.DataLoader(dataset, batch_sampler=batch_sampler, generator=g, **kw)
 
 
 def default_workers() -> int:
