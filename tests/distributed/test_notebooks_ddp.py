@@ -1,0 +1,36 @@
+"""The homework notebooks with GPUS=2 on the CPU: the training cell forks 2 gloo processes (DDP)."""
+import pytest
+
+from common.notebooks import REPO_ROOT, run_notebook
+
+HW1 = {"DEMO": True, "DEMO_SIZE": "tiny", "CONTEXT": 10, "HIDDEN_SIZES": [256, 256], "EPOCHS": 4,
+       "BATCH_SIZE": 256, "LR": 3e-3}
+
+
+@pytest.mark.notebook
+def test_hw1_notebook_trains_on_two_processes(tmp_path):
+    params = {**HW1, "GPUS": 2, "DEMO_DIR": str(tmp_path / "data"), "CHECKPOINT_DIR": str(tmp_path / "ckpt")}
+    metrics = run_notebook(REPO_ROOT / "hw1_mlp" / "hw1p2.ipynb", tmp_path / "run", params)
+    executed = (tmp_path / "run" / "hw1p2.ipynb").read_text()
+    assert "2 training process(es)" in executed
+    assert metrics["epochs"] == 4
+    # learned as the one-process notebook test requires (tests/hw1/test_hw1_notebook.py)
+    assert metrics["dev_accuracy"] > metrics["majority_rate"] + 0.25
+    assert metrics["test_accuracy"] > metrics["majority_rate"] + 0.25
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["best.pt", "last.pt"]
+
+
+HW2 = {"DEMO": True, "DEMO_SIZE": "tiny", "IMAGE_SIZE": 64, "STEM_STRIDE": 1, "WIDTHS": [16, 32, 64, 128],
+       "DEPTHS": [1, 1, 1, 1], "EMBEDDING_DIM": 64, "EPOCHS": 20, "BATCH_SIZE": 32, "OPTIMIZER": "adamw",
+       "LR": 6e-3, "WEIGHT_DECAY": 0.05, "ERASE_P": 0.0, "WORKERS": 0}
+
+
+@pytest.mark.notebook
+def test_hw2_notebook_trains_on_two_processes(tmp_path):
+    params = {**HW2, "GPUS": 2, "DEMO_DIR": str(tmp_path / "data"), "CHECKPOINT_DIR": str(tmp_path / "ckpt")}
+    m = run_notebook(REPO_ROOT / "hw2_cnn" / "hw2p2.ipynb", tmp_path / "run", params)
+    assert "2 training process(es)" in (tmp_path / "run" / "hw2p2.ipynb").read_text()
+    # the one-process notebook test's bars (tests/hw2/test_hw2p2_notebook.py)
+    assert m["epochs"] == 20 and m["dev_accuracy"] > 5 * m["chance"]
+    assert m["val_eer"] < 0.35 and m["val_auc"] > 0.7
+    assert (tmp_path / "run" / "verification_submission.csv").is_file()
