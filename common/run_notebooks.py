@@ -35,6 +35,27 @@ HW2_DEMO = {"IMAGE_SIZE": 64, "STEM_STRIDE": 1, "WIDTHS": [32, 64, 128, 256], "D
             "EMBEDDING_DIM": 128, "EPOCHS": 15, "BATCH_SIZE": 64, "OPTIMIZER": "adamw", "LR": 5e-3,
             "WEIGHT_DECAY": 0.05, "ERASE_P": 0.1}
 HW1_DEMO = {"CONTEXT": 15, "HIDDEN_SIZES": [512, 256], "EPOCHS": 5, "BATCH_SIZE": 2048, "LR": 3e-3}
+# HW3P2: a 0.6M-parameter model; BiLSTMs over the padded batch (PACKED=False: same outputs, ~4x faster on a CPU)
+HW3P2_DEMO = {"CONV_CHANNELS": 64, "RESNET_BLOCKS": 1, "CONV_KERNEL": 3, "LSTM_HIDDEN": 96, "PYRAMID_LAYERS": 2,
+              "LSTM_LAYERS": 0, "PACKED": False, "CPU_THREADS": 1, "CLASSIFIER_HIDDEN": 128, "LOCKED_DROPOUT": 0.1,
+              "DROPOUT": 0.1, "EPOCHS": 16, "MAX_FRAMES": 6000, "LR": 5e-3, "WARMUP_EPOCHS": 1, "TIME_MASKS": 2,
+              "TIME_WIDTH": 8, "FREQ_MASKS": 1, "FREQ_WIDTH": 3, "BEAM_WIDTH": 8,
+              "LM_WEIGHTS": [0.0, 0.3, 0.6, 0.9], "INSERTION_BONUSES": [0.0, 1.0, 2.0, 3.0]}
+# HW4P1: the word-level real-text demo (Shakespeare) compares LSTM, transformer and the n-gram baselines;
+# the speech-text run trains the character transformer LM that HW4P2 loads from runs/hw4_transformer/hw4p1/lm.pt
+HW4P1_DEMO = {"BATCH_SIZE": 32, "BPTT": 35, "EMB_SIZE": 256, "HIDDEN_SIZE": 384, "LSTM_LAYERS": 2,
+              "DROPOUT_INPUT": 0.25, "DROPOUT_HIDDEN": 0.15, "DROPOUT_OUTPUT": 0.25, "WEIGHT_DROP": 0.2,
+              "D_MODEL": 128, "N_HEADS": 4, "N_LAYERS": 2, "D_FF": 512, "TRANSFORMER_DROPOUT": 0.2, "MAX_LEN": 256,
+              "EPOCHS": 7, "LR": {"lstm": 3e-3, "transformer": 2e-3}, "WARMUP_STEPS": 50, "MAX_GRAD_NORM": 0.5}
+HW4P1_SPEECH = {**HW4P1_DEMO, "DEMO_CORPUS": "speech", "MODELS": ["transformer"], "BPTT": 70,
+                "LR": {"lstm": 3e-3, "transformer": 4e-3}, "EPOCHS": 6, "TRANSFORMER_DROPOUT": 0.1}
+HW4P2_DEMO = {"D_MODEL": 96, "N_HEADS": 4, "ENC_LAYERS": 2, "DEC_LAYERS": 1, "D_FF": 192, "CONV_CHANNELS": 8,
+              "CONV_KERNEL": 15, "EPOCHS": 20, "LM_EPOCHS": 4, "LM_BATCH_TOKENS": 2000, "LM_LR": 3e-3,
+              "MAX_FRAMES": 6000, "WARMUP_STEPS": 150, "LR": 3e-3, "CTC_WEIGHT": 0.5, "DROPOUT": 0.05,
+              "FREEZE_LM_EPOCHS": 1, "FREQ_WIDTH": 10, "TIME_WIDTH": 20, "CER_EVERY": 5, "CER_UTTERANCES": 50,
+              "BEAM_WIDTH": 4, "CTC_WEIGHTS": [0.3], "LM_WEIGHTS": [0.1, 0.2], "TUNE_UTTERANCES": 50,
+              "DECODE_FRAMES": 60_000, "NUM_WORKERS": 0, "FP16_STORAGE": False, "MAX_TOKENS_PER_FRAME": 0.8,
+              "CPU_THREADS": 1}
 
 NOTEBOOKS = [
     DemoNotebook("hw1p2", "hw1_mlp/hw1p2.ipynb", "hw1_mlp", ("dev_accuracy", "test_accuracy", "majority_rate"),
@@ -49,6 +70,16 @@ NOTEBOOKS = [
                  ("gru_dev_accuracy", "rnn_dev_accuracy", "greedy_mean_distance", "beam_mean_distance"), sized=False),
     DemoNotebook("hw4 mytorch attention", "hw4_transformer/mytorch_attention.ipynb",
                  "hw4_transformer/mytorch_attention", ("token_accuracy", "sequence_accuracy", "chance"), sized=False),
+    DemoNotebook("hw3p2", "hw3_rnn/hw3p2.ipynb", "hw3_rnn/hw3p2",
+                 ("dev_distance_greedy", "dev_distance_beam", "dev_distance_beam_lm", "empty_prediction_distance"),
+                 HW3P2_DEMO),
+    DemoNotebook("hw4p1", "hw4_transformer/hw4p1.ipynb", "hw4_transformer/hw4p1",
+                 ("dev_ppl_ngram", "dev_ppl_transformer", "prediction_nll"), HW4P1_SPEECH),
+    DemoNotebook("hw4p1 shakespeare", "hw4_transformer/hw4p1.ipynb", "hw4_transformer/hw4p1_shakespeare",
+                 ("dev_ppl_ngram", "dev_ppl_lstm", "dev_ppl_transformer", "lstm_vs_ngram"), HW4P1_DEMO),
+    DemoNotebook("hw4p2", "hw4_transformer/hw4p2.ipynb", "hw4_transformer/hw4p2",
+                 ("dev_cer_greedy", "dev_cer_beam_ctc", "dev_cer_beam_ctc_lm", "test_cer", "lm_dev_perplexity"),
+                 HW4P2_DEMO),
 ]
 
 

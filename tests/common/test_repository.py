@@ -82,7 +82,10 @@ def test_demo_headline_metrics_are_saved_by_the_notebook(entry):
     nb = json.loads((REPO_ROOT / entry.path).read_text())
     source = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
     assert "save_metrics(" in source
-    missing = [key for key in entry.headline if key not in source]
+    # keys built in an f-string (f"dev_ppl_{name}") count by their literal prefix
+    prefixes = re.findall(r"f[\"']([A-Za-z_]+)\{", source)
+    missing = [key for key in entry.headline
+               if key not in source and not any(key.startswith(p) for p in prefixes)]
     assert not missing, f"{entry.path} never saves {missing}"
 
 
@@ -97,7 +100,9 @@ def _default_output_dir(path) -> str:
 def test_each_notebook_defaults_to_its_own_output_folder(entry):
     """A Part 1 notebook must not write its metrics.json into its homework's Part 2 folder: the
     default OUTPUT_DIR is the folder make demo uses, and no two notebooks share one."""
-    assert _default_output_dir(REPO_ROOT / entry.path) == f"../runs/{entry.output}"
+    # a notebook run twice by make demo (e.g. HW4P1 on two corpora) defaults to its first entry's folder
+    first = next(nb for nb in NOTEBOOKS if nb.path == entry.path)
+    assert _default_output_dir(REPO_ROOT / entry.path) == f"../runs/{first.output}"
     assert len({nb.output for nb in NOTEBOOKS}) == len(NOTEBOOKS)
     stem = entry.path.split("/")[-1].removesuffix(".ipynb")
     if not re.fullmatch(r"hw\dp\d", stem):     # Part 1: a subfolder of its own under the homework's folder
