@@ -26,6 +26,34 @@ process group is running; a notebook only starts the processes::
   other loader as they arrive.
 - ``reduce_sums`` adds the metric sums of all ranks; ``is_main_process`` guards file writes.
 
+Adding ``GPUS`` to a notebook (hw1p2 and hw2p2 have it; the sequence notebooks not yet)::
+
+    GPUS = None                                        # parameters cell: None = every visible GPU
+    from common.distributed import get_rank, gpus_to_use, launch, local_device   # before any CUDA call
+    GPUS = gpus_to_use(GPUS)
+    device = get_device() if GPUS == 1 else torch.device("cpu")   # no CUDA in the kernel before training
+    ...                                                 # data, model, optimizer cells unchanged
+
+    def use_device(new_device):                        # model, scaler, generators onto a device
+        global device, dtype, scaler
+        device, dtype = new_device, amp_dtype(new_device, enabled=AMP)
+        model.to(device)
+        scaler = make_grad_scaler(device, dtype)
+
+    def train():
+        if GPUS > 1:
+            use_device(local_device())
+        return fit(model, ..., stateful={"sampler": sampler})
+
+    history = launch(train, GPUS)
+    if GPUS > 1:
+        use_device(get_device())                       # evaluate in the kernel afterwards
+
+Rules: any loader other than the samplers above must shuffle with a seeded generator (unseeded
+shuffles that differ between ranks are an error); ``compute_loss`` calls ``model(...)`` for the
+forward pass; parameters that get no gradient in some steps need
+``fit(..., ddp_options={"find_unused_parameters": True})``; ``extra_eval`` runs on rank 0 only.
+
 Tested on the CPU with the gloo backend (tests/distributed); NCCL on GPUs.
 """
 from __future__ import annotations
