@@ -222,3 +222,36 @@ def test_guided_attention_penalty_by_hand(las):
     assert frames.tolist() == [math.ceil(30 / 4), math.ceil(21 / 4)]
     expected = plain + 0.5 * las["guided_attention"](weights, batch.target_lengths, frames)
     torch.testing.assert_close(with_prior, expected)
+
+
+def brute_force_ctc(log_probs, target, blank=0):
+    """-log P(target) summed over every frame path (C ** T of them) that collapses to the target."""
+    import itertools
+    paths = torch.tensor(list(itertools.product(range(log_probs.shape[1]), repeat=len(log_probs))))
+    keep = []
+    for path in paths.tolist():
+        collapsed = [c for i, c in enumerate(path) if c != blank and (i == 0 or c != path[i - 1])]
+        keep.append(collapsed == target)
+    scores = log_probs[torch.arange(len(log_probs)), paths[torch.tensor(keep)]].sum(-1)
+    return -torch.logsumexp(scores, 0)
+
+
+def test_joint_ctc_attention_loss_by_hand(las):
+    """las_loss(ctc_weight=w) = w * CTC(listener frames; blank 0) + (1 - w) * attention cross-entropy."""
+    torch.manual_seed(0)
+    listener = las["Listener"](D, 16, 1, 12, 1, 2, 0.0)
+    attention = las["Attention"](listener.output_dim, 20, 16, 4, 5)
+    speller = las["Speller"](V, 16, 20, 1, attention, 16, 0.0, True)
+    model = las["LAS"](listener, speller, SOS, EOS, ctc_classes=V).eval()
+    batch = batch_of([9, 12], [2, 1], seed=3)                               # 3 listener frames each
+    with torch.no_grad():
+        ce, _ = las["las_loss"](model, batch)
+        joint, stats = las["las_loss"](model, batch, ctc_weight=0.3)
+        encoded, frames = model.listener(batch.features, batch.feature_lengths)
+        log_probs = model.ctc(encoded).log_softmax(-1)
+    assert frames.tolist() == [3, 3]
+    ctc = torch.stack([brute_force_ctc(log_probs[b, :n], batch.targets[b, :L].tolist()) / L
+                       for b, (n, L) in enumerate(zip(frames.tolist(), batch.target_lengths.tolist()))]).mean()
+    torch.testing.assert_close(joint, 0.3 * ctc + 0.7 * ce, rtol=1e-4, atol=1e-5)
+    assert not torch.isclose(joint, ce)
+    assert stats["n"] == 2 + 1 + 2                                          # the CE stats ignore the CTC term
