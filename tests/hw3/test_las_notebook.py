@@ -27,7 +27,8 @@ def test_notebook_on_tiny_demo_and_resume(tmp_path):
               "CTC_METRICS": str(ctc)}
     metrics = run_notebook(NOTEBOOK, tmp_path / "run", params)
     for key in ("dev_per_greedy", "dev_per_beam", "dev_per_beam_lm", "empty_prediction_per",
-                "attention_diagonality", "attention_diagonality_chance", "test_distance", "distinct_greedy_share"):
+                "attention_diagonality", "attention_diagonality_chance", "test_distance", "distinct_greedy_share",
+                "dev_per_ctc_head"):
         assert np.isfinite(metrics[key]), key
     assert metrics["empty_prediction_per"] == 1.0
     assert metrics["dev_perplexity"] < 0.9 * 41               # below uniform over 40 phonemes + eos (41)
