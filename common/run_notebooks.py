@@ -54,8 +54,10 @@ HW4P1_DEMO = {"BATCH_SIZE": 32, "BPTT": 35, "EMB_SIZE": 256, "HIDDEN_SIZE": 384,
               "DROPOUT_INPUT": 0.25, "DROPOUT_HIDDEN": 0.15, "DROPOUT_OUTPUT": 0.25, "WEIGHT_DROP": 0.2,
               "D_MODEL": 128, "N_HEADS": 4, "N_LAYERS": 2, "D_FF": 512, "TRANSFORMER_DROPOUT": 0.2, "MAX_LEN": 256,
               "EPOCHS": 7, "LR": {"lstm": 3e-3, "transformer": 2e-3}, "WARMUP_STEPS": 50, "MAX_GRAD_NORM": 0.5}
+# (its transformer has the shape of HW4P2's demo decoder, so HW4P2 initialises from it instead of pretraining)
 HW4P1_SPEECH = {**HW4P1_DEMO, "DEMO_CORPUS": "speech", "MODELS": ["transformer"], "BPTT": 70,
-                "LR": {"lstm": 3e-3, "transformer": 4e-3}, "EPOCHS": 6, "TRANSFORMER_DROPOUT": 0.1}
+                "LR": {"lstm": 3e-3, "transformer": 4e-3}, "EPOCHS": 6, "TRANSFORMER_DROPOUT": 0.1,
+                "D_MODEL": 96, "N_HEADS": 4, "N_LAYERS": 1, "D_FF": 192}
 HW4P2_DEMO = {"D_MODEL": 96, "N_HEADS": 4, "ENC_LAYERS": 2, "DEC_LAYERS": 1, "D_FF": 192, "CONV_CHANNELS": 8,
               "CONV_KERNEL": 15, "EPOCHS": 20, "LM_EPOCHS": 4, "LM_BATCH_TOKENS": 2000, "LM_LR": 3e-3,
               "MAX_FRAMES": 6000, "WARMUP_STEPS": 150, "LR": 3e-3, "CTC_WEIGHT": 0.5, "DROPOUT": 0.05,
