@@ -1,4 +1,4 @@
-"""Shared helpers of the CPU benchmarks: thread pinning, interleaved timing, machine facts.
+"""Shared helpers of the benchmarks: thread pinning, interleaved timing, machine facts, GPU peaks.
 
 ``pin_threads`` must run before numpy or torch is imported (the BLAS libraries read the
 variables once). ``interleaved_times`` runs the contenders in turn each round, so that a busy
@@ -15,6 +15,19 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
+
+
+# dense 16-bit tensor-core peaks (FLOP/s, vendors' data sheets): bf16, or fp16 where the device has
+# no bf16 (T4, V100, P100: what autocast uses there). First match of the name wins (specific first).
+PEAK_16BIT = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200 NVL", 835e12),
+              ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12), ("L40S", 362e12), ("L40", 181e12),
+              ("L4", 121e12), ("A10G", 70e12), ("A10", 125e12), ("T4", 65e12), ("V100-PCIE", 112e12),
+              ("V100", 125e12), ("P100-PCIE", 18.7e12), ("P100", 21.2e12)]
+
+
+def peak_flops(device_name: str) -> float | None:
+    """The 16-bit peak of a device named like ``torch.cuda.get_device_name()``; None if unknown."""
+    return next((v for k, v in PEAK_16BIT if k.lower() in device_name.lower()), None)
 
 
 def pin_threads(n: int) -> None:

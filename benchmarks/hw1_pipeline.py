@@ -7,7 +7,7 @@
 Both read the same padded storage, with the same batch size and context. Measured for the
 data alone and for data + a training step (forward, backward, AdamW) of a BatchNorm/GELU MLP.
 On a GPU it also reports the model FLOP utilisation (MFU) of the training step: achieved
-matmul FLOP/s over the device's dense bf16 peak.
+matmul FLOP/s over the device's dense 16-bit peak (``_harness.PEAK_16BIT``).
 
     python benchmarks/hw1_pipeline.py                      # CPU-sized defaults
     python benchmarks/hw1_pipeline.py --frames 4000000 --hidden 2048 2048 2048 1536 1024 512 --workers 4
@@ -27,9 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.device import amp_dtype, autocast  # noqa: E402
 from common.speech.frames import FrameBatches, FrameStore  # noqa: E402
 
-# dense bf16 tensor-core peaks (FLOP/s) from the vendors' data sheets
-PEAK_BF16 = {"H100 SXM": 989e12, "H100 80GB HBM3": 989e12, "H100 PCIe": 756e12, "H200": 989e12,
-             "A100": 312e12, "L4": 121e12, "T4": 65e12, "A10": 125e12}
+from _harness import peak_flops  # noqa: E402
 
 
 def synthetic_store(frames: int, dim: int, context: int, utt_len: int = 1000, seed: int = 0) -> FrameStore:
@@ -83,6 +81,36 @@ def matmul_flops_per_step(model: nn.Module, batch: int) -> float:
     return 6.0 * batch * sum(m.in_features * m.out_features for m in model.modules() if isinstance(m, nn.Linear))
 
 
+def training_loops(model: nn.Module, opt, device, dtype, fixed_from):
+    """The timed iterators: ``forever(loader)`` (batches moved to ``device``, endlessly),
+    ``training(loader)`` (data + one autocast cross-entropy step per batch) and ``model_only()``
+    (the step alone, on one batch of ``fixed_from``)."""
+    def forever(loader):
+        while True:
+            for x, y in loader:
+                yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+
+    def step(x, y):
+        with autocast(device, dtype):
+            loss = nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+    def training(loader):
+        for x, y in forever(loader):
+            step(x, y)
+            yield
+
+    def model_only():
+        x, y = next(forever(fixed_from))
+        while True:
+            step(x, y)
+            yield
+
+    return forever, training, model_only
+
+
 def timed(fn, batches: int, device) -> float:
     """Seconds for ``batches`` iterations of ``fn`` (after 3 warm-up iterations)."""
     it = fn()
@@ -123,32 +151,11 @@ def main(argv=None):
                                           persistent_workers=args.workers > 0, drop_last=True)
     ours = FrameBatches(on_device, args.batch, shuffle=True, drop_last=True)
 
-    def forever(loader):
-        while True:
-            for x, y in loader:
-                yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-
     model = make_model((2 * args.context + 1) * args.dim, args.hidden, device)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     n_params = sum(p.numel() for p in model.parameters())
 
-    def step(x, y):
-        with autocast(device, dtype):
-            loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    def training(loader):
-        for x, y in forever(loader):
-            step(x, y)
-            yield
-
-    def model_only():
-        x, y = next(forever(ours))
-        while True:
-            step(x, y)
-            yield
+    forever, training, model_only = training_loops(model, opt, device, dtype, ours)
 
     frames = args.batches * args.batch
     rows = {}
@@ -167,7 +174,7 @@ def main(argv=None):
     print(f"our pipeline's share over the step:     {100 * overhead:+.1f}%")
     if device.type == "cuda":
         achieved = matmul_flops_per_step(model, args.batch) * args.batches / rows["data+step: ours"]
-        peak = next((v for k, v in PEAK_BF16.items() if k in name), None)
+        peak = peak_flops(name)
         mfu = f"{100 * achieved / peak:.1f}% of {peak / 1e12:.0f} TFLOP/s" if peak else "peak unknown for this device"
         print(f"training step: {achieved / 1e12:.1f} TFLOP/s achieved, MFU {mfu}")
 

@@ -21,19 +21,10 @@ from pathlib import Path
 
 import torch
 
+from _harness import PEAK_16BIT, peak_flops  # noqa: F401  (goals.peak_flops: tests, the MFU row)
+
 HERE = Path(__file__).resolve().parents[1]          # benchmarks/
 REPO_ROOT = HERE.parent
-
-# dense 16-bit tensor-core peaks (FLOP/s, vendors' data sheets): bf16, or fp16 where the device has
-# no bf16 (T4, V100, P100: what autocast uses there). First match of the name wins (specific first).
-PEAK_16BIT = [("H100 PCIe", 756e12), ("H100 NVL", 835e12), ("H100", 989e12), ("H200 NVL", 835e12),
-              ("H200", 989e12), ("GH200", 989e12), ("A100", 312e12), ("L40S", 362e12), ("L40", 181e12),
-              ("L4", 121e12), ("A10G", 70e12), ("A10", 125e12), ("T4", 65e12), ("V100-PCIE", 112e12),
-              ("V100", 125e12), ("P100-PCIE", 18.7e12), ("P100", 21.2e12)]
-
-
-def peak_flops(device_name: str) -> float | None:
-    return next((v for k, v in PEAK_16BIT if k.lower() in device_name.lower()), None)
 
 
 def row(measure, ours, baseline="-", ratio=None, goal="-", met=None, detail="", value=None) -> dict:
@@ -58,10 +49,10 @@ def notebook_parameters(path: str) -> dict:
 
 
 def hw1(device, smoke: bool) -> list[dict]:
-    from common.device import amp_dtype, autocast
+    from common.device import amp_dtype
     from common.speech.frames import FrameBatches
-    from hw1_pipeline import StarterDataset, make_model, matmul_flops_per_step, synthetic_store, timed
-    from torch import nn
+    from hw1_pipeline import (StarterDataset, make_model, matmul_flops_per_step, synthetic_store, timed,
+                              training_loops)
 
     p = notebook_parameters("hw1_mlp/hw1p2.ipynb")
     full = (p["HIDDEN_SIZES"], p["CONTEXT"], p["BATCH_SIZE"])          # read in smoke runs too
@@ -77,28 +68,7 @@ def hw1(device, smoke: bool) -> list[dict]:
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     dtype = amp_dtype(device)
 
-    def forever(loader):
-        while True:
-            for x, y in loader:
-                yield x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-
-    def step(x, y):
-        with autocast(device, dtype):
-            loss = nn.functional.cross_entropy(model(x), y)
-        loss.backward()
-        opt.step()
-        opt.zero_grad(set_to_none=True)
-
-    def training(loader):
-        for x, y in forever(loader):
-            step(x, y)
-            yield
-
-    def model_only():
-        x, y = next(forever(ours))
-        while True:
-            step(x, y)
-            yield
+    _, training, model_only = training_loops(model, opt, device, dtype, ours)
 
     t = {"starter": timed(lambda: training(starter), n, device), "ours": timed(lambda: training(ours), n, device),
          "step": timed(model_only, n, device)}
