@@ -53,6 +53,21 @@ def build_model(dim: int, channels: int, hidden: int, classes: int, packed: bool
     return Model()
 
 
+def ctc_training_pass(model, opt, ctc_loss, batches, device) -> None:
+    """One pass over ``batches`` (padded utterance batches): forward, CTC loss in fp32, backward,
+    optimizer step; then waits for the device."""
+    import torch
+
+    for b in batches:
+        logits, out_lengths = model(b.features, b.feature_lengths)                # (B, T', C)
+        loss = ctc_loss(logits.float().log_softmax(-1).transpose(0, 1), b.targets, out_lengths, b.target_lengths)
+        loss.backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--size", default="small", help="demo corpus size (tiny | small | medium | a number)")
@@ -112,17 +127,7 @@ def main(argv=None) -> None:
 
     def train(name, packed):
         model, opt = models[packed]
-
-        def run():
-            for b in batches[name]:
-                logits, out_lengths = model(b.features, b.feature_lengths)
-                loss = ctc(logits.float().log_softmax(-1).transpose(0, 1), b.targets, out_lengths, b.target_lengths)
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-            if device.type == "cuda":
-                torch.cuda.synchronize()
-        return run
+        return lambda: ctc_training_pass(model, opt, ctc, batches[name], device)
 
     t0 = time.perf_counter()
     cases = {(k, p): train(k, p) for p in (True, False) for k in ("random", "bucketed")}

@@ -13,6 +13,37 @@ import time
 from _harness import cpu_name, pin_threads
 
 
+def generation_steps(model):
+    """The two step functions of ``common.text.generate`` for a TransformerLM: (uncached, cached).
+    Uncached reruns the model over the whole sequence; cached feeds the prefix once, then only the
+    newest token against the model's key/value cache."""
+    def uncached(tokens, state):
+        return model(tokens)[0][:, -1], None
+
+    def cached(tokens, state):
+        new = tokens if state is None else tokens[:, -1:]
+        logits, state = model(new, model.new_cache() if state is None else state)
+        return logits[:, -1], state
+
+    return uncached, cached
+
+
+def timed_generation(step, prefix, tokens: int, device, warmup: int = 5):
+    """(tokens (B, P + tokens), seconds) of a greedy ``generate`` after a ``warmup``-token warm-up."""
+    import torch
+
+    from common.text import generate
+
+    generate(step, prefix, warmup)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    t0 = time.perf_counter()
+    out = generate(step, prefix, tokens)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return out, time.perf_counter() - t0
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tokens", type=int, default=200)
@@ -29,7 +60,6 @@ def main():
 
     import torch
 
-    from common.text import generate
     from tests.hw4.nbcode import notebook_models
 
     torch.set_num_threads(args.threads)
@@ -39,26 +69,10 @@ def main():
                                             0.0, args.prefix + args.tokens).to(device).eval()
     prefix = torch.randint(0, args.vocab, (args.batch, args.prefix), device=device)
 
-    def uncached(tokens, state):
-        return model(tokens)[0][:, -1], None
+    uncached, cached = generation_steps(model)
 
-    def cached(tokens, state):
-        new = tokens if state is None else tokens[:, -1:]
-        logits, state = model(new, model.new_cache() if state is None else state)
-        return logits[:, -1], state
-
-    def timed(step):
-        generate(step, prefix, 5)                             # warm-up
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        out = generate(step, prefix, args.tokens)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-        return out, time.perf_counter() - t0
-
-    out_a, t_a = timed(uncached)
-    out_b, t_b = timed(cached)
+    out_a, t_a = timed_generation(uncached, prefix, args.tokens, device)
+    out_b, t_b = timed_generation(cached, prefix, args.tokens, device)
     assert torch.equal(out_a, out_b), "cached generation differs from uncached generation"
     n = args.batch * args.tokens
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"{cpu_name()}, {args.threads} thread(s)"

@@ -172,7 +172,7 @@ def hw3(device, smoke: bool) -> list[dict]:
     names = ("hw3 CTC training: bucketed vs random batches, same frame budget",
              "hw3 BiLSTM forward + backward: packed vs padded (random batches)")
     try:
-        from hw3_training import build_model
+        from hw3_training import build_model, ctc_training_pass
     except ImportError as e:
         return [row(name, "n/a", detail=f"benchmarks/hw3_training.py is not importable ({e})") for name in names]
     n_utt, mean, clip, budget, channels, hidden, nb = ((60, 100, (40, 250), 1500, 16, 16, 2) if smoke else
@@ -195,16 +195,7 @@ def hw3(device, smoke: bool) -> list[dict]:
     loss_fn = nn.CTCLoss(blank=0, zero_infinity=True)
 
     def train(name):
-        def run():
-            for b in batches[name]:
-                logits, out_lengths = model(b.features, b.feature_lengths)
-                loss = loss_fn(logits.float().log_softmax(-1).transpose(0, 1), b.targets, out_lengths,
-                               b.target_lengths)
-                loss.backward()
-                opt.step()
-                opt.zero_grad(set_to_none=True)
-            sync(device)
-        return run
+        return lambda: ctc_training_pass(model, opt, loss_fn, batches[name], device)
 
     t = interleaved_times({"random": train("random"), "bucketed": train("bucketed")}, 1 if smoke else 2)
     speed = {k: utts[k] / t[k][0] for k in t}
@@ -337,7 +328,7 @@ def hw4(device, smoke: bool) -> list[dict]:
 
 
 def lm(device, smoke: bool) -> list[dict]:
-    from common.text import generate
+    from lm_generation import generation_steps, timed_generation
     from tests.hw4.nbcode import notebook_models
 
     p = notebook_parameters("hw4_transformer/hw4p1.ipynb")
@@ -347,23 +338,9 @@ def lm(device, smoke: bool) -> list[dict]:
     torch.manual_seed(0)
     model = notebook_models().TransformerLM(vocab, d, heads, layers, 4 * d, 0.0, prefix + N).to(device).eval()
     start = torch.randint(0, vocab, (batch, prefix), device=device)
-
-    def uncached(tokens, state):
-        return model(tokens)[0][:, -1], None
-
-    def cached(tokens, state):
-        new = tokens if state is None else tokens[:, -1:]
-        logits, state = model(new, model.new_cache() if state is None else state)
-        return logits[:, -1], state
-
     secs, out = {}, {}
-    for name, step in (("uncached", uncached), ("cached", cached)):
-        generate(step, start, 3)
-        sync(device)
-        t0 = time.perf_counter()
-        out[name] = generate(step, start, N)
-        sync(device)
-        secs[name] = time.perf_counter() - t0
+    for name, step in zip(("uncached", "cached"), generation_steps(model)):
+        out[name], secs[name] = timed_generation(step, start, N, device, warmup=3)
     if not torch.equal(out["cached"], out["uncached"]):
         raise AssertionError("cached generation differs from uncached generation")
     return [row(f"hw4p1 LM greedy generation, K/V cache vs none, {N} tokens",
