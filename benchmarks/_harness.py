@@ -1,8 +1,9 @@
 """Shared helpers of the benchmarks: thread pinning, interleaved timing, machine facts, GPU peaks.
 
-``pin_threads`` must run before numpy or torch is imported (the BLAS libraries read the
-variables once). ``interleaved_times`` runs the contenders in turn each round, so that a busy
-shared machine slows all of them alike, and reports medians of wall and process CPU time.
+``pin_threads`` (or ``parse_with_threads``, which calls it) must run before numpy or torch is
+imported (the BLAS libraries read the variables once). ``interleaved_times`` runs the contenders
+in turn each round, so that a busy shared machine slows all of them alike, and reports medians of
+wall and process CPU time.
 """
 from __future__ import annotations
 
@@ -36,6 +37,21 @@ def pin_threads(n: int) -> None:
         os.environ[var] = str(n)
     if "torch" in sys.modules:
         sys.modules["torch"].set_num_threads(n)
+
+
+def parse_with_threads(parser, argv=None, threads: int = 1, device: str | None = "cpu"):
+    """A benchmark's arguments plus ``--threads`` (and ``--device`` unless ``device`` is None), with
+    numpy's BLAS and torch pinned to that many threads. Call it first in ``main``: before numpy or
+    torch is imported anywhere (this imports torch after setting the variables)."""
+    parser.add_argument("--threads", type=int, default=threads)
+    if device is not None:
+        parser.add_argument("--device", default=device)
+    args = parser.parse_args(argv)
+    pin_threads(args.threads)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def interleaved_times(fns: dict, repeats: int) -> dict:

@@ -15,7 +15,7 @@ pyctcdecode at width 50.
 import argparse
 import time
 
-from _harness import cpu_name, pin_threads
+from _harness import cpu_name, parse_with_threads
 
 
 def peaky_posteriors(B, min_T, max_T, C, seed=0):
@@ -45,18 +45,14 @@ def main():
     parser.add_argument("--max-T", type=int, default=1500)
     parser.add_argument("--C", type=int, default=41)
     parser.add_argument("--widths", type=int, nargs="+", default=[1, 10, 50])
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
     parser.add_argument("--no-pyctcdecode", action="store_true", help="time ours only (e.g. on a GPU)")
-    args = parser.parse_args()
-    pin_threads(args.threads)                                 # before numpy/torch load
+    args = parse_with_threads(parser)
 
     import numpy as np
     import torch
 
     from common.speech.decoding import ctc_beam_search
 
-    torch.set_num_threads(args.threads)
     log_probs, lengths = peaky_posteriors(args.B, args.min_T, args.max_T, args.C)
     assert log_probs.min() > np.log(1e-15)                    # pyctcdecode clips below 1e-15
     device = torch.device(args.device)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from _harness import REPO_ROOT, cpu_name, interleaved_times, pin_threads  # noqa: E402
+from _harness import REPO_ROOT, cpu_name, interleaved_times, parse_with_threads  # noqa: E402
 
 
 def build_model(dim: int, channels: int, hidden: int, classes: int, packed: bool = True):
@@ -77,10 +77,7 @@ def main(argv=None) -> None:
     p.add_argument("--hidden", type=int, default=128)
     p.add_argument("--utterances", type=int, default=96, help="utterances per timed round (the same for both)")
     p.add_argument("--rounds", type=int, default=3)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--device", default="cpu")
-    args = p.parse_args(argv)
-    pin_threads(args.threads)
+    args = parse_with_threads(p, argv, threads=2)
 
     import numpy as np
     import torch
@@ -91,7 +88,6 @@ def main(argv=None) -> None:
     from common.speech.utterances import BucketBatchSampler, collate_utterances, load_hw3p2, padding_fraction
     from padding import random_budget_batches
 
-    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     root = write_hw3p2(Path(args.data_dir) / str(args.size), size=args.size, seed=0)
     store = load_hw3p2(root, "train-clean-100", progress=False)

@@ -15,7 +15,7 @@ cache, and training with SDPA against a hand-written attention.
 import argparse
 import time
 
-from _harness import REPO_ROOT, cpu_name, interleaved_times, pin_threads
+from _harness import REPO_ROOT, cpu_name, interleaved_times, parse_with_threads
 
 
 def main():
@@ -31,10 +31,7 @@ def main():
     parser.add_argument("--train-batch", type=int, default=8)
     parser.add_argument("--train-tokens", type=int, default=100, help="target tokens per training utterance")
     parser.add_argument("--repeats", type=int, default=3, help="timed training steps per contender")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    pin_threads(args.threads)                                 # before torch loads
+    args = parse_with_threads(parser)
 
     import torch
     import torch.nn.functional as F

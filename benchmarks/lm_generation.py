@@ -10,7 +10,7 @@ tokens per second of each and the ratio (b) / (a). One run each, after a short w
 import argparse
 import time
 
-from _harness import cpu_name, pin_threads
+from _harness import cpu_name, parse_with_threads
 
 
 def generation_steps(model):
@@ -53,16 +53,12 @@ def main():
     parser.add_argument("--d-model", type=int, default=256)
     parser.add_argument("--heads", type=int, default=4)
     parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--device", default="cpu")
-    args = parser.parse_args()
-    pin_threads(args.threads)                                 # before torch loads
+    args = parse_with_threads(parser)
 
     import torch
 
     from tests.hw4.nbcode import notebook_models
 
-    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     torch.manual_seed(0)
     model = notebook_models().TransformerLM(args.vocab, args.d_model, args.heads, args.layers, 4 * args.d_model,

@@ -16,7 +16,7 @@ kernels in use are printed.
 """
 import argparse
 
-from _harness import blas_threads, interleaved_times, pin_threads
+from _harness import blas_threads, interleaved_times, parse_with_threads
 
 
 def main():
@@ -27,9 +27,7 @@ def main():
     parser.add_argument("--H", type=int, default=56, help="height = width")
     parser.add_argument("--k", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    pin_threads(args.threads)                                 # before numpy/torch load
+    args = parse_with_threads(parser, device=None)
 
     import numpy as np
     import torch
@@ -37,7 +35,6 @@ def main():
 
     from mytorch.nn import Conv2d
 
-    torch.set_num_threads(args.threads)
     N, C, O, H, k = args.N, args.C, args.O, args.H, args.k
     pad = k // 2
     rng = np.random.default_rng(0)

@@ -7,7 +7,7 @@ Prints the median time of each and the ratio mytorch / torch (goal: within 5x).
 """
 import argparse
 
-from _harness import interleaved_times, pin_threads
+from _harness import interleaved_times, parse_with_threads
 
 
 def main():
@@ -17,16 +17,13 @@ def main():
     parser.add_argument("--C", type=int, default=41)
     parser.add_argument("--L", type=int, default=80)
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    pin_threads(args.threads)                                 # before numpy/torch load
+    args = parse_with_threads(parser, device=None)
 
     import numpy as np
     import torch
 
     from mytorch.nn import CTCLoss
 
-    torch.set_num_threads(args.threads)
     N, T, C, L = args.N, args.T, args.C, args.L
     rng = np.random.default_rng(0)
     logits = rng.normal(size=(T, N, C))

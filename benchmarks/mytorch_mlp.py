@@ -12,7 +12,7 @@ each and the ratio mytorch / torch (goal: within 1.5x).
 import argparse
 import functools
 
-from _harness import cpu_name, interleaved_times, pin_threads
+from _harness import cpu_name, interleaved_times, parse_with_threads
 
 
 def mytorch_train_step(model, loss, opt, X, labels):
@@ -38,9 +38,7 @@ def main():
     parser.add_argument("--batch", type=int, default=1024)
     parser.add_argument("--optimizer", choices=["sgd", "adam"], nargs="+", default=["sgd", "adam"])
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    pin_threads(args.threads)                                 # before numpy/torch load
+    args = parse_with_threads(parser, device=None)
 
     import numpy as np
     import torch
@@ -48,7 +46,6 @@ def main():
     import mytorch
     from mytorch.models import MLP
 
-    torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     X = rng.standard_normal((args.batch, args.sizes[0]), dtype=np.float32)
     labels = rng.integers(0, args.sizes[-1], args.batch)
