@@ -34,3 +34,23 @@ def test_hw2_notebook_trains_on_two_processes(tmp_path):
     assert m["epochs"] == 20 and m["dev_accuracy"] > 5 * m["chance"]
     assert m["val_eer"] < 0.35 and m["val_auc"] > 0.7
     assert (tmp_path / "run" / "verification_submission.csv").is_file()
+
+
+@pytest.mark.notebook
+def test_las_notebook_trains_on_two_processes(tmp_path):
+    from tests.hw3.test_las_notebook import TINY as LAS
+    params = {**LAS, "GPUS": 2, "CPU_THREADS": 1, "DEMO_DIR": str(tmp_path / "data"),
+              "CHECKPOINT_DIR": str(tmp_path / "ckpt"), "CTC_METRICS": str(tmp_path / "none.json")}
+    m = run_notebook(REPO_ROOT / "hw3_rnn" / "las.ipynb", tmp_path / "run", params)
+    executed = (tmp_path / "run" / "las.ipynb").read_text()
+    assert "2 training process(es)" in executed
+    # the speller LM pretraining ran inside the processes, before the main run
+    assert "speller LM: train perplexity" in executed
+    # the one-process notebook test's bars (tests/hw3/test_las_notebook.py)
+    assert m["epochs"] == LAS["EPOCHS"] and m["empty_prediction_per"] == 1.0
+    assert m["dev_perplexity"] < 0.9 * 41
+    assert 0.0 < m["attention_diagonality_chance"] < 1.0
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["attention", "best.pt", "last.pt"]
+    # rank 0 alone recorded the attention of every epoch
+    assert len(list((tmp_path / "ckpt" / "attention").glob("epoch_*.npz"))) == LAS["EPOCHS"]
+    assert (tmp_path / "run" / "submission.csv").is_file()
