@@ -60,6 +60,13 @@ class Sequential:
         return f"{type(self).__name__}(\n{inner}\n)  # {self.num_parameters():,} parameters"
 
 
+def keep_numbered(obj, pattern: str, values) -> None:
+    """``obj.<name>`` = ``values[k]`` for every k, the name ``pattern.format(k=k, k1=k + 1)``:
+    the numbered debug attributes (``Z0``, ``A1``, ``dA1dZ0``, ...) the course's autograders read."""
+    for k, value in enumerate(values):
+        setattr(obj, pattern.format(k=k, k1=k + 1), value)
+
+
 def _linear_relu_stack(sizes):
     layers = []
     for c_in, c_out in itertools.pairwise(sizes):
@@ -93,9 +100,8 @@ class _CourseMLP(Sequential):
         for layer in self.layers:
             values.append(layer.forward(values[-1]))
         self.A = values
-        for k in range(len(self.layers) // 2):
-            setattr(self, f"Z{k}", values[2 * k + 1])
-            setattr(self, f"A{k + 1}", values[2 * k + 2])
+        keep_numbered(self, "Z{k}", values[1::2])
+        keep_numbered(self, "A{k1}", values[2::2])
         return values[-1]
 
     __call__ = forward
@@ -107,9 +113,8 @@ class _CourseMLP(Sequential):
         for layer in reversed(self.layers):
             grads.insert(0, layer.backward(grads[0]))
         self.dLdA = grads
-        for k in range(len(self.layers) // 2):
-            setattr(self, f"dLdZ{k}", grads[2 * k + 1])
-            setattr(self, f"dLdA{k}", grads[2 * k])
+        keep_numbered(self, "dLdZ{k}", grads[1::2])
+        keep_numbered(self, "dLdA{k}", grads[:-1:2])
         return grads[0]
 
 

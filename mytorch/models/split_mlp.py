@@ -12,6 +12,8 @@ import numpy as np
 
 from ..nn.activation import ReLU
 from ..nn.linear import Linear
+from . import mlp
+from .mlp import keep_numbered
 
 __all__ = ["MLP0", "MLP1", "MLP4"]
 
@@ -34,9 +36,8 @@ class _SplitMLP:
             A_list.append(act.forward(Z_list[-1]))
         if self.debug:
             self.Z, self.A = Z_list, A_list
-            for k, (Z, A_next) in enumerate(zip(Z_list, A_list[1:])):
-                setattr(self, f"Z{k}", Z)
-                setattr(self, f"A{k + 1}", A_next)
+            keep_numbered(self, "Z{k}", Z_list)
+            keep_numbered(self, "A{k1}", A_list[1:])
         return A_list[-1]
 
     def backward(self, dLdA):
@@ -49,26 +50,25 @@ class _SplitMLP:
             dLdA_list.insert(0, layer.backward(dLdZ))
         if self.debug:
             self.dAdZ, self.dLdZ, self.dLdA = dAdZ_list, dLdZ_list, dLdA_list
-            for k in range(len(self.layers)):
-                setattr(self, f"dA{k + 1}dZ{k}", dAdZ_list[k])
-                setattr(self, f"dLdZ{k}", dLdZ_list[k])
-                setattr(self, f"dLdA{k}", dLdA_list[k])
+            keep_numbered(self, "dA{k1}dZ{k}", dAdZ_list)
+            keep_numbered(self, "dLdZ{k}", dLdZ_list)
+            keep_numbered(self, "dLdA{k}", dLdA_list[:-1])
         return dLdA_list[0]
 
 
 class MLP0(_SplitMLP):
     """Linear(2, 3), ReLU; ``layers = [Linear]``, ``f = [ReLU]``."""
 
-    sizes = (2, 3)
+    sizes = mlp.MLP0.sizes
 
 
 class MLP1(_SplitMLP):
     """Linear(2, 3), ReLU, Linear(3, 2), ReLU."""
 
-    sizes = (2, 3, 2)
+    sizes = mlp.MLP1.sizes
 
 
 class MLP4(_SplitMLP):
     """2-4-8-8-4-2, a ReLU after each Linear; ``layers`` the five Linear layers."""
 
-    sizes = (2, 4, 8, 8, 4, 2)
+    sizes = mlp.MLP4.sizes
