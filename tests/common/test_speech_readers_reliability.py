@@ -54,6 +54,45 @@ def first(root, split, folder):
     return sorted((root / split / folder).glob("*.npy"))[0]
 
 
+# ---------------------------------------------------------------- one bad file in a split
+READERS = {"hw1": hw1, "hw3": hw3, "hw4": hw4, "lm": read_lm_text}
+
+# (homework, split, folder, what its first file is replaced with, what the train load must raise)
+BAD_FILES = [
+    # feature dims across splits and files
+    pytest.param("hw1", TEST, "mfcc", np.zeros((5, 27), np.float32), r"test-clean/mfcc/.*feature dim 27",
+                 id="hw1-test-split-with-another-dim"),
+    pytest.param("hw3", TEST, "mfcc", np.zeros((35, 27), np.float32),
+                 r"test-clean/mfcc/.*feature dim 27, but train-clean-100 has 28", id="hw3-test-split-with-another-dim"),
+    pytest.param("hw4", DEV, "fbank", np.zeros((30, 40), np.float32),
+                 r"dev-clean/fbank/.*feature dim 40, but train-clean-100 has 80", id="hw4-dev-split-without-80-bins"),
+    pytest.param("hw4", TRAIN, "fbank", np.zeros((30, 40), np.float32),
+                 r"500-6000-0000.npy has shape \(30, 40\): no axis of 80 mel bins", id="hw4-file-without-80-bins"),
+    # an end marker inside a transcript, unknown symbols
+    pytest.param("hw4", TRAIN, "text", np.array(["THE OLD<|endoftext|>MAN"]),
+                 r"500-6000-0000.npy has '<\|endoftext\|>' inside the transcript", id="hw4-marker-inside-text"),
+    pytest.param("hw4", TRAIN, "text", np.array(list("the old man"), dtype="<U1"),
+                 r"500-6000-0000.npy contains symbols outside .*'a'.*upper case", id="hw4-lower-case-text-says-upper"),
+    # empty utterances and transcripts
+    pytest.param("hw1", TRAIN, "mfcc", np.zeros((0, 28), np.float32),
+                 r"100-2000-0000.npy is an empty utterance \(0 frames\); delete", id="hw1-empty-utterance"),
+    pytest.param("hw3", TRAIN, "transcript", np.array(["[SOS]", "[EOS]"]),
+                 r"300-4000-0000.npy is an empty transcript", id="hw3-empty-transcript"),
+    pytest.param("hw4", TRAIN, "fbank", np.zeros((0, 80), np.float32), r"500-6000-0000.npy is an empty utterance",
+                 id="hw4-empty-fbank"),
+    pytest.param("hw4", TRAIN, "text", np.array([], dtype="<U1"), r"500-6000-0000.npy is an empty transcript",
+                 id="hw4-empty-text"),
+]
+
+
+@pytest.mark.parametrize("hw, split, folder, array, match", BAD_FILES)
+def test_one_bad_file_fails_when_train_loads(request, hw, split, folder, array, match):
+    root = request.getfixturevalue(f"{hw}_root")
+    np.save(first(root, split, folder), array)
+    with pytest.raises(DataFormatError, match=match):
+        READERS[hw](root)
+
+
 # ---------------------------------------------------------------- feature dims across splits
 def test_hw1_dev_split_with_another_dim_fails_when_train_loads(hw1_root):
     for f in (hw1_root / DEV / "mfcc").glob("*.npy"):
@@ -61,30 +100,6 @@ def test_hw1_dev_split_with_another_dim_fails_when_train_loads(hw1_root):
     with pytest.raises(DataFormatError, match=r"dev-clean/mfcc/.*feature dim 27, but train-clean-100 has 28"
                                                r".*one download"):
         hw1(hw1_root)
-
-
-def test_hw1_test_split_with_another_dim_fails_when_train_loads(hw1_root):
-    np.save(first(hw1_root, TEST, "mfcc"), np.zeros((5, 27), np.float32))
-    with pytest.raises(DataFormatError, match=r"test-clean/mfcc/.*feature dim 27"):
-        hw1(hw1_root)
-
-
-def test_hw3_test_split_with_another_dim_fails_when_train_loads(hw3_root):
-    np.save(first(hw3_root, TEST, "mfcc"), np.zeros((35, 27), np.float32))
-    with pytest.raises(DataFormatError, match=r"test-clean/mfcc/.*feature dim 27, but train-clean-100 has 28"):
-        hw3(hw3_root)
-
-
-def test_hw4_dev_split_without_80_bins_fails_when_train_loads(hw4_root):
-    np.save(first(hw4_root, DEV, "fbank"), np.zeros((30, 40), np.float32))
-    with pytest.raises(DataFormatError, match=r"dev-clean/fbank/.*feature dim 40, but train-clean-100 has 80"):
-        hw4(hw4_root)
-
-
-def test_hw4_file_without_80_bins(hw4_root):
-    np.save(first(hw4_root, TRAIN, "fbank"), np.zeros((30, 40), np.float32))
-    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy has shape \(30, 40\): no axis of 80 mel bins"):
-        hw4(hw4_root)
 
 
 def test_hw4_mixed_orientations_in_one_split(hw4_root):
@@ -115,13 +130,6 @@ def test_hw3_marker_inside_transcript(hw3_root):
         hw3(hw3_root)
 
 
-def test_hw4_marker_inside_text(hw4_root):
-    f = first(hw4_root, TRAIN, "text")
-    np.save(f, np.array(["THE OLD<|endoftext|>MAN"]))
-    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy has '<\|endoftext\|>' inside the transcript"):
-        hw4(hw4_root)
-
-
 # ---------------------------------------------------------------- unknown symbols, empty utterances
 def test_hw3_unknown_phoneme(hw3_root):
     f = first(hw3_root, TRAIN, "transcript")
@@ -129,36 +137,6 @@ def test_hw3_unknown_phoneme(hw3_root):
     np.save(f, np.array(lab[:2] + ["QQ"] + lab[2:]))
     with pytest.raises(DataFormatError, match=r"300-4000-0000.npy: unknown symbol 'QQ'"):
         hw3(hw3_root)
-
-
-def test_hw4_lower_case_text_is_unknown_and_says_upper(hw4_root):
-    np.save(first(hw4_root, TRAIN, "text"), np.array(list("the old man"), dtype="<U1"))
-    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy contains symbols outside .*'a'.*upper case"):
-        hw4(hw4_root)
-
-
-def test_hw1_empty_utterance(hw1_root):
-    np.save(first(hw1_root, TRAIN, "mfcc"), np.zeros((0, 28), np.float32))
-    with pytest.raises(DataFormatError, match=r"100-2000-0000.npy is an empty utterance \(0 frames\); delete"):
-        hw1(hw1_root)
-
-
-def test_hw3_empty_transcript(hw3_root):
-    np.save(first(hw3_root, TRAIN, "transcript"), np.array(["[SOS]", "[EOS]"]))
-    with pytest.raises(DataFormatError, match=r"300-4000-0000.npy is an empty transcript"):
-        hw3(hw3_root)
-
-
-def test_hw4_empty_fbank(hw4_root):
-    np.save(first(hw4_root, TRAIN, "fbank"), np.zeros((0, 80), np.float32))
-    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy is an empty utterance"):
-        hw4(hw4_root)
-
-
-def test_hw4_empty_text(hw4_root):
-    np.save(first(hw4_root, TRAIN, "text"), np.array([], dtype="<U1"))
-    with pytest.raises(DataFormatError, match=r"500-6000-0000.npy is an empty transcript"):
-        hw4(hw4_root)
 
 
 # ---------------------------------------------------------------- file names that do not match
@@ -236,29 +214,16 @@ def test_missing_root_says_how_to_download(tmp_path):
 
 
 # ---------------------------------------------------------------- another homework's layout
-def test_hw1_reader_on_hw3_data_names_the_layout(hw3_root):
-    with pytest.raises(DataFormatError, match=r"holds the HW3P2 layout .*not HW1P2's"):
-        hw1(hw3_root)
-
-
-def test_hw3_reader_on_hw1_data_names_the_layout(hw1_root):
-    with pytest.raises(DataFormatError, match=r"holds the HW1P2 layout .*not HW3P2's.*11-785-f24-hw3p2"):
-        hw3(hw1_root)
-
-
-def test_hw3_reader_on_hw4_data_names_the_layout(hw4_root):
-    with pytest.raises(DataFormatError, match=r"holds the HW4P2 layout \(fbank/ and text/ per split\), not HW3P2's"):
-        hw3(hw4_root)
-
-
-def test_hw4_reader_on_hw1_data_names_the_layout(hw1_root):
-    with pytest.raises(DataFormatError, match=r"holds the HW1P2 layout \(mfcc/ and transcript/"):
-        hw4(hw1_root)
-
-
-def test_lm_text_reader_on_hw3_data(hw3_root):
-    with pytest.raises(DataFormatError, match=r"holds the HW3P2 layout"):
-        read_lm_text(hw3_root)
+@pytest.mark.parametrize("reader, data, match", [
+    ("hw1", "hw3", r"holds the HW3P2 layout .*not HW1P2's"),
+    ("hw3", "hw1", r"holds the HW1P2 layout .*not HW3P2's.*11-785-f24-hw3p2"),
+    ("hw3", "hw4", r"holds the HW4P2 layout \(fbank/ and text/ per split\), not HW3P2's"),
+    ("hw4", "hw1", r"holds the HW1P2 layout \(mfcc/ and transcript/"),
+    ("lm", "hw3", r"holds the HW3P2 layout"),
+])
+def test_reader_on_another_homeworks_data_names_the_layout(request, reader, data, match):
+    with pytest.raises(DataFormatError, match=match):
+        READERS[reader](request.getfixturevalue(f"{data}_root"))
 
 
 def test_layout_detection_of_the_demo_and_hand_made_folders(hw1_root, hw3_root, hw4_root):
