@@ -54,3 +54,18 @@ def test_las_notebook_trains_on_two_processes(tmp_path):
     # rank 0 alone recorded the attention of every epoch
     assert len(list((tmp_path / "ckpt" / "attention").glob("epoch_*.npz"))) == LAS["EPOCHS"]
     assert (tmp_path / "run" / "submission.csv").is_file()
+
+
+@pytest.mark.notebook
+def test_hw3p2_notebook_trains_on_two_processes(tmp_path):
+    from tests.hw3.test_hw3p2_notebook import TINY as HW3
+    params = {**HW3, "GPUS": 2, "CPU_THREADS": 1, "DEMO_DIR": str(tmp_path / "data"),
+              "CHECKPOINT_DIR": str(tmp_path / "ckpt")}
+    m = run_notebook(REPO_ROOT / "hw3_rnn" / "hw3p2.ipynb", tmp_path / "run", params)
+    assert "2 training process(es)" in (tmp_path / "run" / "hw3p2.ipynb").read_text()
+    # the one-process notebook test's bars (tests/hw3/test_hw3p2_notebook.py): far below the empty prediction
+    assert m["epochs"] == HW3["EPOCHS"]
+    assert m["dev_distance_greedy"] < 0.6 * m["empty_prediction_distance"]
+    assert m["test_distance"] < 0.6 * m["empty_prediction_distance"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["best.pt", "last.pt"]
+    assert (tmp_path / "run" / "submission.csv").is_file()
