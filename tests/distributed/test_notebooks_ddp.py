@@ -1,4 +1,5 @@
 """The homework notebooks with GPUS=2 on the CPU: the training cell forks 2 gloo processes (DDP)."""
+import numpy as np
 import pytest
 
 from common.notebooks import REPO_ROOT, run_notebook
@@ -67,5 +68,28 @@ def test_hw3p2_notebook_trains_on_two_processes(tmp_path):
     assert m["epochs"] == HW3["EPOCHS"]
     assert m["dev_distance_greedy"] < 0.6 * m["empty_prediction_distance"]
     assert m["test_distance"] < 0.6 * m["empty_prediction_distance"]
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["best.pt", "last.pt"]
+    assert (tmp_path / "run" / "submission.csv").is_file()
+
+
+@pytest.mark.notebook
+def test_hw4p2_notebook_trains_on_two_processes(tmp_path):
+    from tests.hw4.test_hw4p2_notebook import TINY as HW4P2
+    # the LM pretrains here (LM_CHECKPOINT None) for more steps than the one-process test's single one
+    params = {**HW4P2, "GPUS": 2, "CPU_THREADS": 1, "LM_EPOCHS": 30, "LM_BATCH_TOKENS": 1000, "LM_LR": 1e-2,
+              "DEMO_DIR": str(tmp_path / "data"), "CHECKPOINT_DIR": str(tmp_path / "ckpt")}
+    m = run_notebook(REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb", tmp_path / "run", params)
+    executed = (tmp_path / "run" / "hw4p2.ipynb").read_text()
+    assert "2 training process(es)" in executed
+    # the LM was pretrained inside the processes (LM_CHECKPOINT None), exported by rank 0, and loaded back
+    assert m["lm_source"] == "pretrained here" and (tmp_path / "run" / "lm.pt").is_file()
+    assert (tmp_path / "run" / "lm_perplexity.png").stat().st_size > 5_000
+    # the one-process test's bars (tests/hw4/test_hw4p2_notebook.py) and the LM below the uniform perplexity
+    assert m["epochs"] == HW4P2["EPOCHS"]
+    for key in ("dev_cer_greedy", "dev_cer_beam", "dev_cer_beam_ctc", "dev_cer_beam_ctc_lm", "lm_dev_perplexity"):
+        assert np.isfinite(m[key]), key
+    # the LM trained in the processes came back to the kernel: below the unigram baseline on dev
+    assert m["lm_dev_perplexity"] < 0.9 * m["unigram_dev_perplexity"]
+    assert m["dev_cer_beam_ctc"] < 1.0                  # the empty prediction's CER is 1
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["best.pt", "last.pt"]
     assert (tmp_path / "run" / "submission.csv").is_file()
