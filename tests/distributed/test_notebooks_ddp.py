@@ -93,3 +93,19 @@ def test_hw4p2_notebook_trains_on_two_processes(tmp_path):
     assert m["dev_cer_beam_ctc"] < 1.0                  # the empty prediction's CER is 1
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["best.pt", "last.pt"]
     assert (tmp_path / "run" / "submission.csv").is_file()
+
+
+@pytest.mark.notebook
+def test_hw4p1_notebook_trains_both_models_on_two_processes(tmp_path):
+    from tests.hw4.test_hw4p1_notebook import TINY as HW4P1
+    params = {**HW4P1, "GPUS": 2, "DEMO_DIR": str(tmp_path / "data"), "CHECKPOINT_DIR": str(tmp_path / "ckpt")}
+    m = run_notebook(REPO_ROOT / "hw4_transformer" / "hw4p1.ipynb", tmp_path / "run", params)
+    assert "2 training process(es)" in (tmp_path / "run" / "hw4p1.ipynb").read_text()
+    # the one-process notebook test's bars (tests/hw4/test_hw4p1_notebook.py), for both models
+    V = m["vocab_size"]
+    for kind in ("lstm", "transformer"):
+        assert m[f"dev_ppl_{kind}"] < 0.15 * V
+    assert min(m["dev_ppl_lstm"], m["dev_ppl_transformer"]) < m["dev_ppl_unigram"]
+    for kind in ("lstm", "transformer"):
+        assert sorted(p.name for p in (tmp_path / "ckpt" / kind).iterdir()) == ["best.pt", "last.pt"]
+    assert (tmp_path / "run" / "lm.pt").is_file() and (tmp_path / "run" / "predictions.npy").is_file()
