@@ -1,4 +1,10 @@
-"""The homework notebooks with GPUS=2 on the CPU: the training cell forks 2 gloo processes (DDP)."""
+"""The homework notebooks with GPUS=2 on the CPU: the training cell forks 2 gloo processes (DDP); and the
+sequence notebooks from the command line, ``torchrun --nproc_per_node=2 -m common.run_script``."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -109,3 +115,36 @@ def test_hw4p1_notebook_trains_both_models_on_two_processes(tmp_path):
     for kind in ("lstm", "transformer"):
         assert sorted(p.name for p in (tmp_path / "ckpt" / kind).iterdir()) == ["best.pt", "last.pt"]
     assert (tmp_path / "run" / "lm.pt").is_file() and (tmp_path / "run" / "predictions.npy").is_file()
+
+
+def _torchrun(notebook, params: dict, out: Path) -> subprocess.CompletedProcess:
+    """The notebook's code on 2 CPU processes through torchrun (the README's command-line path)."""
+    torchrun = Path(sys.executable).with_name("torchrun")
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "common.run_script", str(notebook)]
+    for name, value in {**params, "OUTPUT_DIR": str(out)}.items():
+        cmd += ["--param", f"{name}={value!r}"]
+    return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.notebook
+@pytest.mark.parametrize("name", ["las", "hw4p2"])
+def test_sequence_notebook_trains_under_torchrun(tmp_path, name):
+    """Pretraining and main run in one launch: under torchrun the other rank exits after training, so
+    a second launch would wait for it forever; rank 0 alone evaluates and writes the submission."""
+    from tests.hw3.test_las_notebook import TINY as LAS
+    from tests.hw4.test_hw4p2_notebook import TINY as HW4P2
+    notebook, params = {"las": (REPO_ROOT / "hw3_rnn" / "las.ipynb", {**LAS, "EPOCHS": 2, "CPU_THREADS": 1}),
+                        "hw4p2": (REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb", {**HW4P2, "CPU_THREADS": 1})}[name]
+    params = {**params, "DEMO_DIR": str(tmp_path / "data"), "CHECKPOINT_DIR": str(tmp_path / "ckpt")}
+    done = _torchrun(notebook, params, tmp_path / "out")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 training process(es)" in done.stdout
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["epochs"] == params["EPOCHS"]
+    assert done.stdout.count(f"[{notebook.name}] cell ") == len([c for c in json.loads(notebook.read_text())["cells"]
+                                                                 if c["cell_type"] == "code"]) + 1   # + overrides
+    # rank 0 alone ran the cells after training: one "wrote .../submission.csv (N rows ..." line
+    assert done.stdout.count("submission.csv (") == 1 and (tmp_path / "out" / "submission.csv").is_file()
+    assert {"best.pt", "last.pt"} <= {p.name for p in (tmp_path / "ckpt").iterdir()}
+    if name == "hw4p2":          # pretrained in the processes, exported by rank 0, loaded back by the kernel code
+        assert metrics["lm_source"] == "pretrained here" and (tmp_path / "out" / "lm.pt").is_file()
