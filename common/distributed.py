@@ -26,7 +26,7 @@ process group is running; a notebook only starts the processes::
   other loader as they arrive.
 - ``reduce_sums`` adds the metric sums of all ranks; ``is_main_process`` guards file writes.
 
-Adding ``GPUS`` to a notebook (hw1p2 and hw2p2 have it; the sequence notebooks not yet)::
+Adding ``GPUS`` to a notebook (every Part 2 notebook has it: hw1p2, hw2p2, hw3p2, las, hw4p1, hw4p2)::
 
     GPUS = None                                        # parameters cell: None = every visible GPU
     from common.distributed import get_rank, gpus_to_use, launch, local_device   # before any CUDA call
@@ -53,6 +53,9 @@ Rules: any loader other than the samplers above must shuffle with a seeded gener
 shuffles that differ between ranks are an error); ``compute_loss`` calls ``model(...)`` for the
 forward pass; parameters that get no gradient in some steps need
 ``fit(..., ddp_options={"find_unused_parameters": True})``; ``extra_eval`` runs on rank 0 only.
+One ``launch`` per notebook: under torchrun the other ranks exit after it, so every training stage
+(LM pretraining, then the main run; several models in turn) goes into the one ``train()``, which
+returns what the kernel needs (histories); weights come back through the checkpoints rank 0 wrote.
 
 Tested on the CPU with the gloo backend (tests/distributed); NCCL on GPUs.
 """
@@ -85,6 +88,7 @@ __all__ = ["launch", "setup", "teardown", "is_distributed", "get_rank", "get_wor
 os.environ.setdefault("PYTORCH_NVML_BASED_CUDA_CHECK", "1")
 
 _SHARDING: dict | None = None     # set by ``sharded()``: {"equal_steps": bool}
+_TORCHRUN_LAUNCHED = False        # launch ran under torchrun (its other ranks have exited since)
 
 
 # ------------------------------------------------------------------ process group
@@ -210,6 +214,12 @@ def launch(fn: Callable, nprocs: int, *args, backend: str | None = None, **kwarg
       is no GPU); an exception in any rank stops all and is raised here with its traceback.
     """
     if under_torchrun():
+        global _TORCHRUN_LAUNCHED
+        if _TORCHRUN_LAUNCHED:       # only rank 0 gets here again: the others exited after the first launch
+            raise RuntimeError("launch runs once under torchrun: its other ranks exited after the first launch, so a "
+                               "second one would wait for them forever. Put every training stage (pretraining, "
+                               "the main run, several models) in the one function that launch runs")
+        _TORCHRUN_LAUNCHED = True
         marker = os.environ.get("IDL_RUN_SCRIPT_SYNC")     # common.run_script: the other ranks may go on
         if marker and os.environ.get("LOCAL_RANK", "0") == "0" and Path(marker).is_dir():
             (Path(marker) / "launched").touch()

@@ -148,3 +148,20 @@ def test_sequence_notebook_trains_under_torchrun(tmp_path, name):
     assert {"best.pt", "last.pt"} <= {p.name for p in (tmp_path / "ckpt").iterdir()}
     if name == "hw4p2":          # pretrained in the processes, exported by rank 0, loaded back by the kernel code
         assert metrics["lm_source"] == "pretrained here" and (tmp_path / "out" / "lm.pt").is_file()
+
+
+def test_a_second_launch_under_torchrun_is_a_clear_error_not_a_hang(tmp_path):
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("GPUS = None"),
+                nbformat.v4.new_code_cell("from common.distributed import get_world_size, gpus_to_use, launch\n"
+                                          "GPUS = gpus_to_use(GPUS)\n"
+                                          "first = launch(get_world_size, GPUS)\n"
+                                          "print(f'first launch: {first} ranks')\n"
+                                          "second = launch(get_world_size, GPUS)")]
+    nb.cells[0].metadata["tags"] = ["parameters"]
+    path = tmp_path / "two_launches.ipynb"
+    nbformat.write(nb, str(path))
+    done = _torchrun(path, {}, tmp_path / "out")
+    assert "first launch: 2 ranks" in done.stdout
+    assert done.returncode != 0 and "launch runs once under torchrun" in done.stderr
