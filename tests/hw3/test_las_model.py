@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from common.notebooks import REPO_ROOT
-from common.speech.decoding import reorder_state, seq2seq_beam_search, seq2seq_greedy_decode
+from common.speech.decoding import CTCPrefixScorer, reorder_state, seq2seq_beam_search, seq2seq_greedy_decode
 from common.speech.utterances import collate_utterances
 
 NOTEBOOK = REPO_ROOT / "hw3_rnn" / "las.ipynb"
@@ -26,7 +26,7 @@ def las():
     nb = nbformat.read(NOTEBOOK, as_version=4)
     ns = {"torch": torch, "nn": nn, "F": F, "math": math, "MAX_PHONEMES_PER_FRAME": 0.25,
           "reorder_state": reorder_state, "seq2seq_beam_search": seq2seq_beam_search,
-          "seq2seq_greedy_decode": seq2seq_greedy_decode}
+          "seq2seq_greedy_decode": seq2seq_greedy_decode, "CTCPrefixScorer": CTCPrefixScorer}
     tagged = [c for c in nb.cells if c.cell_type == "code" and {"model", "decoding"} & set(c.metadata.get("tags", []))]
     assert len(tagged) >= 5, "the notebook's model and decoding cells are tagged 'model' / 'decoding'"
     for cell in tagged:
@@ -255,3 +255,64 @@ def test_joint_ctc_attention_loss_by_hand(las):
     torch.testing.assert_close(joint, 0.3 * ctc + 0.7 * ce, rtol=1e-4, atol=1e-5)
     assert not torch.isclose(joint, ce)
     assert stats["n"] == 2 + 1 + 2                                          # the CE stats ignore the CTC term
+
+
+def joint_model(las, seed=0):
+    torch.manual_seed(seed)
+    listener = las["Listener"](D, 16, 1, 12, 1, 2, 0.0)
+    attention = las["Attention"](listener.output_dim, 20, 16, 4, 5)
+    speller = las["Speller"](V, 16, 20, 1, attention, 16, 0.0, True)
+    return las["LAS"](listener, speller, SOS, EOS, ctc_classes=V).eval()
+
+
+def test_ctc_prefix_scores_of_a_hypothesis_sum_to_its_ctc_probability(las):
+    """eos and the CTC blank share id 0: the scorer's increments along h plus its eos score sum to
+    log P_ctc(h), torch's CTC loss over the head's outputs."""
+    model = joint_model(las)
+    batch = batch_of([40, 29], [5, 3], seed=7)
+    hyps = [[3, 3, 7, 12], [40, 1]]                                     # a repeated phoneme needs a blank
+    with torch.no_grad():
+        encoded, frames = model.listener(batch.features, batch.feature_lengths)
+        scorer = las["ctc_prefix_scorer"](model, encoded, frames, beam_width=1)
+        log_probs = model.ctc(encoded).float().log_softmax(-1)
+    state, total = scorer.initial(2), torch.zeros(2, dtype=torch.float64)
+    first = scorer.log_probs(state)
+    assert first.shape == (2, V)                                        # eos + 40 phonemes, no blank proposed
+    for step in range(4):
+        tokens = torch.tensor([h[step] if step < len(h) else -1 for h in hyps])
+        increments = scorer.log_probs(state).gather(1, tokens.clamp(min=0)[:, None])[:, 0].double()
+        total += torch.where(tokens >= 0, increments, 0.0)
+        state = scorer.advance(state, tokens)
+    total += scorer.log_probs(state)[:, EOS].double()
+    for b, h in enumerate(hyps):
+        expected = -F.ctc_loss(log_probs[b, :frames[b], None], torch.tensor([h]), frames[b:b + 1],
+                               torch.tensor([len(h)]), blank=0, reduction="sum")
+        assert float(total[b]) == pytest.approx(float(expected), rel=1e-4)
+
+
+class FixedHead(nn.Module):
+    """A CTC head that ignores the listener and outputs the given frame logits (B, T', V)."""
+
+    def __init__(self, logits):
+        super().__init__()
+        self.logits = logits
+
+    def forward(self, encoded):
+        return self.logits[:, :encoded.shape[1]]
+
+
+def test_joint_decoding_with_a_dominant_ctc_head_follows_the_ctc_head(las):
+    """With one-hot CTC posteriors along a path (blank 0, repeats split by it) and a CTC weight far
+    above the untrained attention's scores, joint beam search returns the path's labels, which
+    attention alone does not: the blank (id 0) is not taken for eos (also id 0)."""
+    model = joint_model(las, seed=3)
+    batch = batch_of([48, 36], [1, 1], seed=8)                           # 12 and 9 listener frames
+    paths = [[5, 5, 0, 7, 9, 0, 9, 3, 3, 0, 0, 12], [20, 0, 20, 1, 1, 2, 0, 0, 40, 0, 0, 0]]
+    model.ctc = FixedHead(20.0 * F.one_hot(torch.tensor(paths), V).float())
+    labels = [[5, 7, 9, 9, 3, 12], [20, 20, 1, 2, 40]]
+    with torch.no_grad():
+        joint = las["decode_batch"](model, batch.features, batch.feature_lengths, beam_width=4, ctc_weight=50.0,
+                                    max_len=16)
+        attention_only = las["decode_batch"](model, batch.features, batch.feature_lengths, beam_width=4, max_len=16)
+    assert joint == labels
+    assert attention_only != labels

@@ -16,7 +16,7 @@ TINY = {"DEMO": True, "DEMO_SIZE": "tiny", "CONV_CHANNELS": 32, "CONV_LAYERS": 1
         "SPELLER_HIDDEN": 64, "SPELLER_LAYERS": 1, "LOCKED_DROPOUT": 0.0, "DROPOUT": 0.0, "EPOCHS": 3,
         "MAX_FRAMES": 6000, "LR": 3e-3, "PRETRAIN_LM_EPOCHS": 1, "TF_HOLD_EPOCHS": 1, "TF_DECAY_EPOCHS": 2,
         "TF_FLOOR": 0.8, "GUIDED_ATTENTION": 1.0, "GUIDED_ATTENTION_EPOCHS": 2, "BEAM_WIDTH": 2, "LM_ORDER": 2,
-        "LM_WEIGHT": 0.2, "ATTENTION_PLOT_UTTERANCES": 2}
+        "LM_WEIGHT": 0.2, "ATTENTION_PLOT_UTTERANCES": 2, "CTC_WARMUP_EPOCHS": 2}
 
 
 @pytest.mark.notebook
@@ -28,7 +28,7 @@ def test_notebook_on_tiny_demo_and_resume(tmp_path):
     metrics = run_notebook(NOTEBOOK, tmp_path / "run", params)
     for key in ("dev_per_greedy", "dev_per_beam", "dev_per_beam_lm", "empty_prediction_per",
                 "attention_diagonality", "attention_diagonality_chance", "test_distance", "distinct_greedy_share",
-                "dev_per_ctc_head"):
+                "dev_per_ctc_head", "dev_per_beam_ctc"):
         assert np.isfinite(metrics[key]), key
     assert metrics["empty_prediction_per"] == 1.0
     assert metrics["dev_perplexity"] < 0.9 * 41               # below uniform over 40 phonemes + eos (41)
@@ -49,13 +49,19 @@ def test_notebook_on_tiny_demo_and_resume(tmp_path):
     executed = (tmp_path / "run" / "las.ipynb").read_text()
     assert "CTC notebook results from" in executed
     assert len(list((tmp_path / "ckpt" / "attention").glob("epoch_*.npz"))) == TINY["EPOCHS"]
+    # the CTC warm-up ran first, lowered its loss, and kept its own checkpoints
+    warm_up = re.search(r"CTC warm-up: train CTC loss ([\d.]+) -> ([\d.]+) in 2 epochs", executed)
+    first, last = map(float, warm_up.groups())
+    assert last < first
+    assert (tmp_path / "ckpt" / "ctc_warmup" / "last.pt").is_file()
 
-    # RESUME=True with one more epoch continues from last.pt (no LM pretraining again), and the
+    # RESUME=True with one more epoch continues from last.pt (no warm-up, no LM pretraining again), and the
     # teacher-forcing schedule continues: epoch 4 runs at the floor
     resumed = run_notebook(NOTEBOOK, tmp_path / "run2", {**params, "EPOCHS": TINY["EPOCHS"] + 1, "RESUME": True})
     executed = (tmp_path / "run2" / "las.ipynb").read_text()
     assert "Resumed from" in executed and f"{TINY['EPOCHS']} epoch(s) done" in executed
     assert not re.search(r"speller LM: train perplexity \d", executed)
+    assert not re.search(r"CTC warm-up: train CTC loss \d", executed)
     assert "tf_rate 0.8 " in executed
     assert resumed["epochs"] == TINY["EPOCHS"] + 1
     assert len(list((tmp_path / "ckpt" / "attention").glob("epoch_*.npz"))) == TINY["EPOCHS"] + 1
