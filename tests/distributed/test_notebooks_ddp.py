@@ -57,7 +57,9 @@ def test_las_notebook_trains_on_two_processes(tmp_path):
     assert m["epochs"] == LAS["EPOCHS"] and m["empty_prediction_per"] == 1.0
     assert m["dev_perplexity"] < 0.9 * 41
     assert 0.0 < m["attention_diagonality_chance"] < 1.0
-    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["attention", "best.pt", "last.pt"]
+    assert {"attention", "best.pt", "last.pt"} <= {p.name for p in (tmp_path / "ckpt").iterdir()}
+    if LAS.get("CTC_WARMUP_EPOCHS"):          # the listener's CTC warm-up ran in the processes too
+        assert (tmp_path / "ckpt" / "ctc_warmup" / "last.pt").is_file()
     # rank 0 alone recorded the attention of every epoch
     assert len(list((tmp_path / "ckpt" / "attention").glob("epoch_*.npz"))) == LAS["EPOCHS"]
     assert (tmp_path / "run" / "submission.csv").is_file()
