@@ -55,6 +55,24 @@ def test_notebook_is_clean_and_parameterised(path):
     assert "REPO_URL" in params, f"{path.name}: Colab/Kaggle users need REPO_URL to install the repository"
 
 
+@pytest.mark.parametrize("path", NOTEBOOK_FILES, ids=lambda p: p.name)
+def test_papermill_reads_every_parameter(path):
+    """Every name the parameters cell assigns is one papermill can parse (no "Unable to parse line",
+    no "Passed unknown parameter" when make demo or a user overrides it): one name per line."""
+    import ast
+
+    import papermill as pm
+    nb = json.loads(path.read_text())
+    source = "".join(nb["cells"][[c["cell_type"] for c in nb["cells"]].index("code")]["source"])
+    source = "\n".join(line for line in source.splitlines() if not line.lstrip().startswith(("%", "!")))
+    assigned = {t.id for node in ast.parse(source).body if isinstance(node, ast.Assign) for t in node.targets
+                if isinstance(t, ast.Name)}
+    tuples = [ast.unparse(t) for node in ast.parse(source).body if isinstance(node, ast.Assign)
+              for t in node.targets if not isinstance(t, ast.Name)]
+    assert not tuples, f"{path.name}: assign one parameter per line (papermill cannot parse {tuples})"
+    assert set(pm.inspect_notebook(str(path))) == assigned
+
+
 @pytest.mark.parametrize("path", [p for p in NOTEBOOK_FILES if re.match(r"hw\dp2", p.stem)], ids=lambda p: p.name)
 def test_homework_notebook_sections_in_order(path):
     nb = json.loads(path.read_text())
