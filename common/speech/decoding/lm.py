@@ -44,12 +44,23 @@ class TokenScorer(Protocol):
 
 
 # ---------------------------------------------------------------- n-gram model
+DENSE_MAX_BYTES = 256 * 2**20     # store="auto": the dense table when it is at most this big
+
+
 def _keys(windows: np.ndarray, base: int) -> np.ndarray:
     """(N, m) symbol ids -> (N,) int64 keys (base-``base`` digits); m = 0 gives zeros."""
     keys = np.zeros(len(windows), dtype=np.int64)
     for j in range(windows.shape[1]):
         keys = keys * base + windows[:, j]
     return keys
+
+
+def _lookup(sorted_keys: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """Position of each of ``keys`` in ``sorted_keys``, -1 where absent."""
+    if len(sorted_keys) == 0:
+        return torch.full_like(keys, -1)
+    pos = torch.searchsorted(sorted_keys, keys).clamp(max=len(sorted_keys) - 1)
+    return torch.where(sorted_keys[pos] == keys, pos, -1)
 
 
 class NGramLM:
@@ -59,6 +70,13 @@ class NGramLM:
     start pads every history with ``order - 1`` start symbols. Probabilities of the next token
     plus the end sum to one for every history.
 
+    Two stores of the same model (``store``): "dense", one precomputed row of ``V + 1``
+    log-probabilities per context seen in training (a batch of histories is one gather: right for
+    phonemes and characters), and "sparse", per order only the seen (context, word) pairs with
+    their discounted mass and one interpolation weight per context, the unigram distribution dense
+    (a word-level trigram over 33k words: ~0.1 GB instead of hundreds). The sparse store builds
+    ``p_m = lambda_m(h) * p_{m-1} + mass_m(h, .)`` order by order for each history.
+
     >>> lm = NGramLM.train([[0, 1], [0, 1, 1], [1]], vocab_size=2, order=2)
     >>> state = lm.advance(lm.initial(1), torch.tensor([0]))
     >>> p = torch.cat([lm.log_probs(state), lm.final(state)[:, None]], 1).exp()
@@ -67,26 +85,37 @@ class NGramLM:
     """
 
     def __init__(self, vocab_size: int, order: int, smoothing: str, context_keys: list[np.ndarray],
-                 table: np.ndarray):
+                 table: np.ndarray | None = None, sparse: dict | None = None):
+        """context_keys: per context length m = 0..order-1, sorted int64 keys of the seen contexts.
+        table: (contexts, V + 1) float64 log probs, rows in key order (dense store), or None.
+        sparse: {"unigram": (V + 1,) probs, "weights": [per order m >= 2: (contexts,) lambda],
+        "pair_keys": [per m >= 2: sorted int64 context index * (V + 1) + word], "mass": [per m >= 2:
+        the discounted probability of each pair]} (sparse store), or None."""
+        if table is None and sparse is None:
+            raise ValueError("NGramLM: give a dense table or a sparse store")
         self.vocab_size, self.order, self.smoothing = vocab_size, order, smoothing
-        self.context_keys = context_keys          # per context length m = 0..order-1: sorted int64 keys
-        self.table = table                        # (rows, vocab_size + 1) float64 log probs, rows in key order
+        self.context_keys, self.table, self.sparse = context_keys, table, sparse
+        self.store = "dense" if table is not None else "sparse"
         self.offsets = np.cumsum([0] + [len(k) for k in context_keys])
         self._device_cache: dict = {}
 
     # ---------------- training
     @classmethod
-    def train(cls, sequences, vocab_size: int, order: int = 3, smoothing: str = "kneser_ney") -> NGramLM:
+    def train(cls, sequences, vocab_size: int, order: int = 3, smoothing: str = "kneser_ney",
+              store: str = "auto") -> NGramLM:
         """Count the n-grams of ``sequences`` (lists of ids in [0, vocab_size)) and smooth them.
 
         smoothing: "kneser_ney" (interpolated, discount n1 / (n1 + 2 n2) per order, continuation
         counts below the top order) or "witten_bell". The lowest order interpolates with the
         uniform distribution over the vocabulary plus the end, so no token has probability zero.
+        store: "dense", "sparse", or "auto" (dense when its table takes at most DENSE_MAX_BYTES).
         """
         if order < 1:
             raise ValueError(f"NGramLM.train: order must be >= 1, got {order}")
         if smoothing not in ("kneser_ney", "witten_bell"):
             raise ValueError(f"NGramLM.train: smoothing must be 'kneser_ney' or 'witten_bell', got {smoothing!r}")
+        if store not in ("auto", "dense", "sparse"):
+            raise ValueError(f"NGramLM.train: store must be 'auto', 'dense' or 'sparse', got {store!r}")
         V, base = vocab_size, vocab_size + 1             # symbol V: start (in contexts) and end (as outcome)
         if base ** max(order - 1, 1) >= 2 ** 62:
             raise ValueError(f"NGramLM.train: order {order} with {vocab_size} tokens overflows 64-bit context keys")
@@ -97,12 +126,13 @@ class NGramLM:
                 raise ValueError(f"NGramLM.train: sequence {i} has ids outside [0, {V}): {seq.tolist()[:20]}")
             padded = np.concatenate([np.full(order - 1, V), seq, [V]])
             windows.append(np.lib.stride_tricks.sliding_window_view(padded, order))
-        grams = np.concatenate(windows) if windows else np.zeros((0, order), dtype=np.int64)
+        if not windows:
+            raise ValueError("NGramLM.train: no sequences to count")
+        grams = np.concatenate(windows)
         # counts per order m (context length m - 1), highest first: raw counts at the top order,
         # continuation counts (distinct left extensions) below it for Kneser-Ney
         counts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}   # m -> (ctx keys, words, count)
-        top_unique, top_counts = np.unique(grams, axis=0, return_counts=True)
-        level, level_counts = top_unique, top_counts
+        level, level_counts = np.unique(grams, axis=0, return_counts=True)   # rows sorted: context, word
         for m in range(order, 0, -1):
             counts[m] = (_keys(level[:, :-1], base), level[:, -1], level_counts.astype(np.float64))
             if m == 1:
@@ -113,72 +143,134 @@ class NGramLM:
             else:                                         # raw counts of the shorter n-grams
                 level, inverse = np.unique(suffix, axis=0, return_inverse=True)
                 level_counts = np.bincount(inverse.reshape(-1), weights=counts[m][2])
-        # the sentence-start padding gives contexts made only of start symbols at every order
-        uniform = np.full(base, 1.0 / base)
-        context_keys, rows = [], []
-        lower_keys, lower_rows = None, None
+        # per order: p(w | h) = mass(h, w) + weight(h) * p(w | shorter h), mass zero for unseen pairs
+        context_keys, weights, pair_keys, masses = [], [], [], []
         for m in range(1, order + 1):
-            ctx, words, c = counts[m]
-            keys, inverse = np.unique(ctx, return_inverse=True)
-            dense = np.zeros((len(keys), base))
-            np.add.at(dense, (inverse.reshape(-1), words), c)
-            total = dense.sum(1, keepdims=True)
-            distinct = (dense > 0).sum(1, keepdims=True).astype(np.float64)
-            if m == 1:
-                lower = uniform[None, :]
-            else:                                         # longest seen suffix of each context
-                short = keys % (base ** (m - 2)) if m > 2 else np.zeros_like(keys)
-                pos = np.searchsorted(lower_keys, short)
-                lower = lower_rows[pos]
+            ctx, words, c = counts[m]                     # sorted by (context, word)
+            keys, inverse, n_words = np.unique(ctx, return_inverse=True, return_counts=True)
+            inverse = inverse.reshape(-1)
+            total = np.bincount(inverse, weights=c)
+            distinct = n_words.astype(np.float64)
             if smoothing == "kneser_ney":
                 n1, n2 = np.sum(c == 1), np.sum(c == 2)
                 discount = n1 / (n1 + 2 * n2) if n1 > 0 else 0.5
                 discount = min(max(discount, 0.05), 0.95)
-                probs = np.maximum(dense - discount, 0) / total + discount * distinct / total * lower
+                mass = np.maximum(c - discount, 0) / total[inverse]
+                weight = discount * distinct / total
             else:
-                probs = (dense + distinct * lower) / (total + distinct)
+                mass = c / (total + distinct)[inverse]
+                weight = distinct / (total + distinct)
             context_keys.append(keys)
+            weights.append(weight)
+            pair_keys.append(inverse.astype(np.int64) * base + words)
+            masses.append(mass)
+        unigram = weights[0][0] * np.full(base, 1.0 / base)   # interpolated with the uniform distribution
+        unigram[pair_keys[0]] += masses[0]
+        sparse = {"unigram": unigram, "weights": weights[1:], "pair_keys": pair_keys[1:], "mass": masses[1:]}
+        dense_bytes = sum(len(k) for k in context_keys) * base * 8
+        if store == "dense" or (store == "auto" and dense_bytes <= DENSE_MAX_BYTES):
+            return cls(V, order, smoothing, context_keys, table=cls._dense_table(context_keys, sparse, base))
+        return cls(V, order, smoothing, context_keys, sparse=sparse)
+
+    @staticmethod
+    def _dense_table(context_keys, sparse, base) -> np.ndarray:
+        """The (contexts, V + 1) log-prob table of a sparse store, rows in key order per order."""
+        rows = [sparse["unigram"][None, :]]
+        for m in range(2, len(context_keys) + 1):
+            keys = context_keys[m - 1]
+            short = keys % (base ** (m - 2)) if m > 2 else np.zeros_like(keys)   # the seen suffix
+            probs = sparse["weights"][m - 2][:, None] * rows[-1][np.searchsorted(context_keys[m - 2], short)]
+            pairs = sparse["pair_keys"][m - 2]
+            probs[pairs // base, pairs % base] += sparse["mass"][m - 2]
             rows.append(probs)
-            lower_keys, lower_rows = keys, probs
-        return cls(V, order, smoothing, context_keys, np.log(np.concatenate(rows)))
+        return np.log(np.concatenate(rows))
 
     # ---------------- TokenScorer
-    def _tensors(self, device):
+    def _tensors(self, device) -> dict:
         device = torch.device(device) if device is not None else torch.device("cpu")
         if device not in self._device_cache:
-            table = torch.as_tensor(self.table, device=device)
-            self._device_cache[device] = (
-                (table[:, :self.vocab_size].contiguous(), table[:, self.vocab_size].contiguous()),
-                [torch.as_tensor(k, device=device) for k in self.context_keys],
-            )
+            out = {"keys": [torch.as_tensor(k, device=device) for k in self.context_keys]}
+            if self.table is not None:
+                table = torch.as_tensor(self.table, device=device)
+                out["tokens"] = table[:, :self.vocab_size].contiguous()
+                out["end"] = table[:, self.vocab_size].contiguous()
+            else:
+                base = self.vocab_size + 1
+                out.update({k: [torch.as_tensor(a, device=device) for a in self.sparse[k]]
+                            for k in ("weights", "pair_keys", "mass")})
+                out["unigram"] = torch.as_tensor(self.sparse["unigram"], device=device)
+                out["words"] = [p % base for p in out["pair_keys"]]
+                out["starts"] = [torch.searchsorted(p, torch.arange(len(w) + 1, device=device) * base)
+                                 for p, w in zip(out["pair_keys"], out["weights"])]
+            self._device_cache[device] = out
         return self._device_cache[device]
 
-    def _rows(self, context: torch.Tensor) -> torch.Tensor:
-        """(rows, order-1) histories -> (rows,) table rows of their longest seen suffix."""
-        _, keys = self._tensors(context.device)
+    def _levels(self, context: torch.Tensor) -> torch.Tensor:
+        """(rows, order-1) histories -> (rows, order-1) index of their suffix of length 1, 2, ...
+        among the seen contexts of that length, -1 where unseen (seen suffixes are suffix-closed)."""
+        keys = self._tensors(context.device)["keys"]
         base = self.vocab_size + 1
-        row = torch.zeros(context.shape[0], dtype=torch.long, device=context.device)   # empty context
+        levels = torch.full_like(context, -1)
         key = torch.zeros(context.shape[0], dtype=torch.long, device=context.device)
         for m in range(1, self.order):                   # suffix of length m: add one symbol to the left
             key = key + context[:, -m] * base ** (m - 1)
-            if len(keys[m]) == 0:
-                break
-            pos = torch.searchsorted(keys[m], key).clamp(max=len(keys[m]) - 1)
-            found = keys[m][pos] == key
-            row = torch.where(found, pos + int(self.offsets[m]), row)
-        return row
+            levels[:, m - 1] = _lookup(keys[m], key)
+        return levels
+
+    def _state(self, context: torch.Tensor) -> dict:
+        levels = self._levels(context)
+        if self.table is None:
+            return {"context": context, "levels": levels}
+        row = torch.zeros(context.shape[0], dtype=torch.long, device=context.device)   # empty context
+        for m in range(1, self.order):                   # the longest seen suffix
+            row = torch.where(levels[:, m - 1] >= 0, levels[:, m - 1] + int(self.offsets[m]), row)
+        return {"context": context, "row": row}
+
+    def _word_probs(self, levels: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
+        """(rows,) probability of one word per row (sparse store): order lookups per row."""
+        t = self._tensors(levels.device)
+        base = self.vocab_size + 1
+        p = t["unigram"][words]
+        for m in range(2, self.order + 1):
+            idx = levels[:, m - 2]
+            found = idx >= 0
+            pair = _lookup(t["pair_keys"][m - 2], idx * base + words)
+            mass = torch.where(pair >= 0, t["mass"][m - 2][pair.clamp(min=0)], 0.0)
+            step = t["weights"][m - 2][idx.clamp(min=0)] * p + mass
+            p = torch.where(found, step, p)
+        return p
+
+    def _sparse_probs(self, levels: torch.Tensor) -> torch.Tensor:
+        """(rows, V + 1) next-symbol probabilities of each row (sparse store), order by order."""
+        t = self._tensors(levels.device)
+        probs = t["unigram"].expand(levels.shape[0], -1).clone()
+        for m in range(2, self.order + 1):
+            rows = (levels[:, m - 2] >= 0).nonzero().flatten()
+            if rows.numel() == 0:
+                break                                    # no longer suffix is seen either
+            ctx = levels[rows, m - 2]
+            probs[rows] *= t["weights"][m - 2][ctx][:, None]
+            start, n = t["starts"][m - 2][ctx], t["starts"][m - 2][ctx + 1] - t["starts"][m - 2][ctx]
+            row_of = torch.repeat_interleave(rows, n)
+            first = torch.repeat_interleave(start - (torch.cumsum(n, 0) - n), n)   # pair = first + flat index
+            pair = first + torch.arange(len(row_of), device=levels.device)
+            probs.index_put_((row_of, t["words"][m - 2][pair]), t["mass"][m - 2][pair], accumulate=True)
+        return probs
 
     def initial(self, rows: int, device=None) -> dict:
-        context = torch.full((rows, self.order - 1), self.vocab_size, dtype=torch.long, device=device)
-        return {"context": context, "row": self._rows(context)}
+        return self._state(torch.full((rows, self.order - 1), self.vocab_size, dtype=torch.long, device=device))
 
     def log_probs(self, state) -> torch.Tensor:
-        (tokens, _), _ = self._tensors(state["row"].device)
-        return tokens.index_select(0, state["row"])
+        if "row" in state:
+            return self._tensors(state["row"].device)["tokens"].index_select(0, state["row"])
+        return self._sparse_probs(state["levels"])[:, :self.vocab_size].log()
 
     def final(self, state) -> torch.Tensor:
-        (_, end), _ = self._tensors(state["row"].device)
-        return end.index_select(0, state["row"])
+        if "row" in state:
+            return self._tensors(state["row"].device)["end"].index_select(0, state["row"])
+        levels = state["levels"]
+        end = torch.full((levels.shape[0],), self.vocab_size, dtype=torch.long, device=levels.device)
+        return self._word_probs(levels, end).log()
 
     def advance(self, state, tokens: torch.Tensor) -> dict:
         context, tokens = state["context"], tokens.to(state["context"].device)
@@ -186,42 +278,61 @@ class NGramLM:
         if self.order > 1:
             shifted = torch.cat([context[:, 1:], tokens.clamp(min=0)[:, None]], dim=1)
             context = torch.where(grow[:, None], shifted, context)
-        return {"context": context, "row": torch.where(grow, self._rows(context), state["row"])}
+        new = self._state(context)
+        return {k: torch.where(grow.view(-1, *[1] * (v.dim() - 1)), v, state[k]) for k, v in new.items()}
 
     def select(self, state, index: torch.Tensor) -> dict:
         return {k: v[index] for k, v in state.items()}
 
     # ---------------- whole sequences
+    def _symbol_log_probs(self, sequences) -> torch.Tensor:
+        """log P of every token and of each end of ``sequences``, all at once: (tokens + ends,) float64."""
+        V, n = self.vocab_size, self.order
+        windows = [np.lib.stride_tricks.sliding_window_view(
+            np.concatenate([np.full(n - 1, V), np.asarray(s, dtype=np.int64).reshape(-1), [V]]), n)
+            for s in sequences]
+        grams = torch.from_numpy(np.concatenate(windows)) if windows else torch.zeros((0, n), dtype=torch.long)
+        context, words = grams[:, :-1], grams[:, -1]
+        if self.table is None:
+            return self._word_probs(self._levels(context), words).log()
+        row = self._state(context)["row"]
+        return torch.as_tensor(self.table)[row, words]
+
     def sequence_log_prob(self, seq) -> float:
         """Natural log probability of ``seq`` followed by the end of sentence."""
-        state = self.initial(1)
-        total = 0.0
-        for token in seq:
-            total += float(self.log_probs(state)[0, int(token)])
-            state = self.advance(state, torch.tensor([int(token)]))
-        return total + float(self.final(state)[0])
+        return float(self._symbol_log_probs([seq]).sum())
 
     def perplexity(self, sequences) -> float:
         """exp of the mean negative log probability per predicted symbol (tokens plus one end each)."""
-        log_prob = sum(self.sequence_log_prob(s) for s in sequences)
-        count = sum(len(s) + 1 for s in sequences)
-        return float(np.exp(-log_prob / count))
+        log_probs = self._symbol_log_probs(sequences)
+        return float(np.exp(-float(log_probs.sum()) / len(log_probs)))
 
     # ---------------- files
     def save(self, path) -> None:
-        state = {"format": "idl-ngram", "version": 1, "vocab_size": self.vocab_size, "order": self.order,
-                 "smoothing": self.smoothing, "table": torch.from_numpy(self.table),
+        state = {"format": "idl-ngram", "version": 2, "vocab_size": self.vocab_size, "order": self.order,
+                 "smoothing": self.smoothing, "store": self.store,
                  "context_keys": [torch.from_numpy(k) for k in self.context_keys]}
+        if self.table is not None:
+            state["table"] = torch.from_numpy(self.table)
+        else:
+            state["sparse"] = {k: torch.from_numpy(v) if k == "unigram" else [torch.from_numpy(a) for a in v]
+                               for k, v in self.sparse.items()}
         with atomic_write(path, "wb") as f:
             torch.save(state, f)
 
     @classmethod
     def load(cls, path) -> NGramLM:
+        """A model written by ``save``: version 2 (dense or sparse store) or version 1 (dense)."""
         state = torch.load(path, map_location="cpu", weights_only=True)
         if not isinstance(state, dict) or state.get("format") != "idl-ngram":
             raise ValueError(f"NGramLM.load: {path} is not an n-gram model written by NGramLM.save")
-        return cls(state["vocab_size"], state["order"], state["smoothing"],
-                   [k.numpy() for k in state["context_keys"]], state["table"].numpy())
+        if state.get("version", 1) > 2:
+            raise ValueError(f"NGramLM.load: {path} has format version {state['version']}; this code reads 1 and 2")
+        keys = [k.numpy() for k in state["context_keys"]]
+        if "table" in state:
+            return cls(state["vocab_size"], state["order"], state["smoothing"], keys, table=state["table"].numpy())
+        sparse = {k: v.numpy() if k == "unigram" else [a.numpy() for a in v] for k, v in state["sparse"].items()}
+        return cls(state["vocab_size"], state["order"], state["smoothing"], keys, sparse=sparse)
 
 
 # ---------------------------------------------------------------- neural LM adapter
