@@ -241,20 +241,31 @@ class NGramLM:
         return p
 
     def _sparse_probs(self, levels: torch.Tensor) -> torch.Tensor:
-        """(rows, V + 1) next-symbol probabilities of each row (sparse store), order by order."""
+        """(rows, V) next-token probabilities of each row (sparse store; the end is ``_word_probs``):
+        the recursion p_m = lambda_m p_{m-1} + mass_m unrolled, p = (prod_m lambda_m) p_1 + sum_m
+        (prod_{k>m} lambda_k) mass_m: the (rows, V) tensor is written once, the seen pairs of every
+        order are added in one index_add."""
         t = self._tensors(levels.device)
-        probs = t["unigram"].expand(levels.shape[0], -1).clone()
-        for m in range(2, self.order + 1):
+        V = self.vocab_size
+        scale = torch.ones(levels.shape[0], dtype=torch.float64, device=levels.device)
+        flat, values = [], []
+        for m in range(self.order, 1, -1):               # highest order first: scale = prod of lambdas above m
             rows = (levels[:, m - 2] >= 0).nonzero().flatten()
             if rows.numel() == 0:
-                break                                    # no longer suffix is seen either
+                continue
             ctx = levels[rows, m - 2]
-            probs[rows] *= t["weights"][m - 2][ctx][:, None]
             start, n = t["starts"][m - 2][ctx], t["starts"][m - 2][ctx + 1] - t["starts"][m - 2][ctx]
             row_of = torch.repeat_interleave(rows, n)
             first = torch.repeat_interleave(start - (torch.cumsum(n, 0) - n), n)   # pair = first + flat index
             pair = first + torch.arange(len(row_of), device=levels.device)
-            probs.index_put_((row_of, t["words"][m - 2][pair]), t["mass"][m - 2][pair], accumulate=True)
+            words = t["words"][m - 2][pair]
+            keep = words < V                             # the end has its own call
+            flat.append((row_of * V + words)[keep])
+            values.append((t["mass"][m - 2][pair] * scale[row_of])[keep])
+            scale[rows] *= t["weights"][m - 2][ctx]
+        probs = scale[:, None] * t["unigram"][None, :V]
+        if flat:
+            probs.view(-1).index_add_(0, torch.cat(flat), torch.cat(values))
         return probs
 
     def initial(self, rows: int, device=None) -> dict:
@@ -263,7 +274,7 @@ class NGramLM:
     def log_probs(self, state) -> torch.Tensor:
         if "row" in state:
             return self._tensors(state["row"].device)["tokens"].index_select(0, state["row"])
-        return self._sparse_probs(state["levels"])[:, :self.vocab_size].log()
+        return self._sparse_probs(state["levels"]).log_()          # in place: no second (rows, V) buffer
 
     def final(self, state) -> torch.Tensor:
         if "row" in state:
