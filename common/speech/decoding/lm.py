@@ -63,6 +63,34 @@ def _lookup(sorted_keys: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     return torch.where(sorted_keys[pos] == keys, pos, -1)
 
 
+def _ngrams(sequences, order: int, V: int, caller: str) -> np.ndarray:
+    """(N, order) int64 n-grams of every sentence: ``order - 1`` start symbols (id V) before it, the
+    end (id V) after it; one n-gram per token and one per end, all sentences at once."""
+    seqs = [np.asarray(s, dtype=np.int64).reshape(-1) for s in sequences]
+    lengths = np.array([len(s) for s in seqs], dtype=np.int64)
+    tokens = np.concatenate(seqs) if seqs else np.zeros(0, dtype=np.int64)
+    bad = np.flatnonzero((tokens < 0) | (tokens >= V))
+    if bad.size:
+        i = int(np.searchsorted(np.cumsum(lengths), bad[0], side="right"))
+        raise ValueError(f"{caller}: sequence {i} has ids outside [0, {V}): {seqs[i].tolist()[:20]}")
+    def offsets(n):                                      # where each sentence's block starts
+        return np.cumsum(n) - n
+
+    padded = offsets(lengths + order)                    # sentence i: order - 1 starts, its tokens, the end
+    stream = np.full(int(lengths.sum()) + order * len(seqs), V, dtype=np.int64)
+    stream[np.repeat(padded + order - 1 - offsets(lengths), lengths) + np.arange(len(tokens))] = tokens
+    n_grams = lengths + 1                                # one n-gram per token plus one for the end
+    first = np.repeat(padded - offsets(n_grams), n_grams) + np.arange(int(n_grams.sum()))
+    return stream[first[:, None] + np.arange(order)]
+
+
+def _unique_grams(contexts: np.ndarray, words: np.ndarray, base: int):
+    """Distinct (context key, word) pairs sorted by context then word, and the inverse: two 1-D sorts."""
+    context_keys, context_index = np.unique(contexts, return_inverse=True)
+    pairs, inverse = np.unique(context_index.reshape(-1) * base + words, return_inverse=True)
+    return context_keys[pairs // base], pairs % base, inverse.reshape(-1)
+
+
 class NGramLM:
     """N-gram language model over token ids ``0 .. vocab_size-1`` with sentence start and end.
 
@@ -119,30 +147,19 @@ class NGramLM:
         V, base = vocab_size, vocab_size + 1             # symbol V: start (in contexts) and end (as outcome)
         if base ** max(order - 1, 1) >= 2 ** 62:
             raise ValueError(f"NGramLM.train: order {order} with {vocab_size} tokens overflows 64-bit context keys")
-        windows = []                                     # (N, order) n-grams of every sentence
-        for i, seq in enumerate(sequences):
-            seq = np.asarray(seq, dtype=np.int64).reshape(-1)
-            if seq.size and (seq.min() < 0 or seq.max() >= V):
-                raise ValueError(f"NGramLM.train: sequence {i} has ids outside [0, {V}): {seq.tolist()[:20]}")
-            padded = np.concatenate([np.full(order - 1, V), seq, [V]])
-            windows.append(np.lib.stride_tricks.sliding_window_view(padded, order))
-        if not windows:
+        grams = _ngrams(sequences, order, V, "NGramLM.train")
+        if len(grams) == 0:
             raise ValueError("NGramLM.train: no sequences to count")
-        grams = np.concatenate(windows)
         # counts per order m (context length m - 1), highest first: raw counts at the top order,
         # continuation counts (distinct left extensions) below it for Kneser-Ney
         counts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}   # m -> (ctx keys, words, count)
-        level, level_counts = np.unique(grams, axis=0, return_counts=True)   # rows sorted: context, word
-        for m in range(order, 0, -1):
-            counts[m] = (_keys(level[:, :-1], base), level[:, -1], level_counts.astype(np.float64))
-            if m == 1:
-                break
-            suffix = level[:, 1:]
-            if smoothing == "kneser_ney":                 # each distinct longer n-gram counts once
-                level, level_counts = np.unique(suffix, axis=0, return_counts=True)
-            else:                                         # raw counts of the shorter n-grams
-                level, inverse = np.unique(suffix, axis=0, return_inverse=True)
-                level_counts = np.bincount(inverse.reshape(-1), weights=counts[m][2])
+        ctx, words, inverse = _unique_grams(_keys(grams[:, :-1], base), grams[:, -1], base)
+        counts[order] = (ctx, words, np.bincount(inverse, minlength=len(ctx)).astype(np.float64))
+        for m in range(order - 1, 0, -1):
+            short = counts[m + 1][0] % base ** (m - 1)     # drop the oldest symbol of each context
+            ctx, words, inverse = _unique_grams(short, counts[m + 1][1], base)
+            weights = None if smoothing == "kneser_ney" else counts[m + 1][2]   # KN: each longer n-gram once
+            counts[m] = (ctx, words, np.bincount(inverse, weights=weights, minlength=len(ctx)).astype(np.float64))
         # per order: p(w | h) = mass(h, w) + weight(h) * p(w | shorter h), mass zero for unseen pairs
         context_keys, weights, pair_keys, masses = [], [], [], []
         for m in range(1, order + 1):
@@ -298,11 +315,7 @@ class NGramLM:
     # ---------------- whole sequences
     def _symbol_log_probs(self, sequences) -> torch.Tensor:
         """log P of every token and of each end of ``sequences``, all at once: (tokens + ends,) float64."""
-        V, n = self.vocab_size, self.order
-        windows = [np.lib.stride_tricks.sliding_window_view(
-            np.concatenate([np.full(n - 1, V), np.asarray(s, dtype=np.int64).reshape(-1), [V]]), n)
-            for s in sequences]
-        grams = torch.from_numpy(np.concatenate(windows)) if windows else torch.zeros((0, n), dtype=torch.long)
+        grams = torch.from_numpy(_ngrams(sequences, self.order, self.vocab_size, "NGramLM"))
         context, words = grams[:, :-1], grams[:, -1]
         if self.table is None:
             return self._word_probs(self._levels(context), words).log()
