@@ -235,12 +235,18 @@ class NGramLM:
         return levels
 
     def _state(self, context: torch.Tensor) -> dict:
-        levels = self._levels(context)
         if self.table is None:
-            return {"context": context, "levels": levels}
+            return {"context": context, "levels": self._levels(context)}
+        keys = self._tensors(context.device)["keys"]     # dense: the table row of the longest seen suffix
+        base = self.vocab_size + 1
         row = torch.zeros(context.shape[0], dtype=torch.long, device=context.device)   # empty context
-        for m in range(1, self.order):                   # the longest seen suffix
-            row = torch.where(levels[:, m - 1] >= 0, levels[:, m - 1] + int(self.offsets[m]), row)
+        key = torch.zeros(context.shape[0], dtype=torch.long, device=context.device)
+        for m in range(1, self.order):
+            key = key + context[:, -m] * base ** (m - 1)
+            if len(keys[m]) == 0:
+                break
+            pos = torch.searchsorted(keys[m], key).clamp(max=len(keys[m]) - 1)
+            row = torch.where(keys[m][pos] == key, pos + int(self.offsets[m]), row)
         return {"context": context, "row": row}
 
     def _word_probs(self, levels: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
@@ -306,8 +312,9 @@ class NGramLM:
         if self.order > 1:
             shifted = torch.cat([context[:, 1:], tokens.clamp(min=0)[:, None]], dim=1)
             context = torch.where(grow[:, None], shifted, context)
-        new = self._state(context)
-        return {k: torch.where(grow.view(-1, *[1] * (v.dim() - 1)), v, state[k]) for k, v in new.items()}
+        new = self._state(context)                       # rows that do not grow keep their row / levels
+        return {k: v if k == "context" else torch.where(grow.view(-1, *[1] * (v.dim() - 1)), v, state[k])
+                for k, v in new.items()}
 
     def select(self, state, index: torch.Tensor) -> dict:
         return {k: v[index] for k, v in state.items()}
