@@ -40,12 +40,6 @@ def synthetic_corpus(V, tokens, seed=0, successors=4, follow=0.5):
     return [s.tolist() for s in np.split(stream, cuts[cuts < tokens]) if len(s)]
 
 
-def sparse_bytes(lm) -> int:
-    arrays = list(lm.context_keys) + [lm.sparse["unigram"]]
-    arrays += [a for key in ("weights", "pair_keys", "mass") for a in lm.sparse[key]]
-    return sum(a.nbytes for a in arrays)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--V", type=int, default=33278)
@@ -80,7 +74,7 @@ def main():
     tracemalloc.stop()
     contexts = sum(len(k) for k in lm.context_keys)
     dense = contexts * (args.V + 1) * 8
-    store = sparse_bytes(lm)
+    store = lm.nbytes
     print(f"  store {lm.store!r}: {store / 2**20:.1f} MiB; the dense table would be {contexts} contexts x "
           f"{args.V + 1} x 8 B = {dense / 2**30:.1f} GiB: {dense / store:.0f}x the sparse store")
     print(f"  training: {train_s:.1f} s, peak traced memory {peak / 2**20:.0f} MiB "

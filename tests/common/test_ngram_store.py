@@ -180,3 +180,20 @@ def test_save_load_both_stores_and_version_1(tmp_path):
     torch.save({"format": "idl-ngram", "version": 3}, tmp_path / "future.pt")
     with pytest.raises(ValueError, match="version 3"):
         NGramLM.load(tmp_path / "future.pt")
+
+
+@pytest.mark.parametrize("store", ["dense", "sparse"])
+def test_token_log_probs_are_the_asked_entries(store):
+    V = 6
+    corpus = corpus_for(8, V, sentences=40)
+    lm = NGramLM.train(corpus, V, order=3, store=store)
+    histories = histories_for(8, corpus, V)
+    full = scored(lm, histories)
+    state = lm.initial(len(histories))
+    for t in range(max(len(h) for h in histories)):
+        state = lm.advance(state, torch.tensor([h[t] if t < len(h) else -1 for h in histories]))
+    tokens = torch.tensor(np.random.default_rng(0).integers(0, V + 1, size=len(histories)))   # V: the end
+    np.testing.assert_allclose(lm.token_log_probs(state, tokens).numpy(),
+                               full[torch.arange(len(histories)), tokens].numpy(), rtol=0, atol=1e-12)
+    contexts = sum(len(k) for k in lm.context_keys)
+    assert lm.nbytes >= (contexts * (V + 1) * 8 if store == "dense" else (V + 1) * 8)

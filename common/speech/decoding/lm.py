@@ -127,6 +127,16 @@ class NGramLM:
         self.offsets = np.cumsum([0] + [len(k) for k in context_keys])
         self._device_cache: dict = {}
 
+    @property
+    def nbytes(self) -> int:
+        """Memory of the model's arrays (the dense table, or the sparse store), in bytes."""
+        arrays = list(self.context_keys)
+        if self.table is not None:
+            arrays.append(self.table)
+        else:
+            arrays += [self.sparse["unigram"]] + [a for k in ("weights", "pair_keys", "mass") for a in self.sparse[k]]
+        return sum(a.nbytes for a in arrays)
+
     # ---------------- training
     @classmethod
     def train(cls, sequences, vocab_size: int, order: int = 3, smoothing: str = "kneser_ney",
@@ -209,7 +219,7 @@ class NGramLM:
             out = {"keys": [torch.as_tensor(k, device=device) for k in self.context_keys]}
             if self.table is not None:
                 table = torch.as_tensor(self.table, device=device)
-                out["tokens"] = table[:, :self.vocab_size].contiguous()
+                out["table"], out["tokens"] = table, table[:, :self.vocab_size].contiguous()
                 out["end"] = table[:, self.vocab_size].contiguous()
             else:
                 base = self.vocab_size + 1
@@ -306,6 +316,13 @@ class NGramLM:
         end = torch.full((levels.shape[0],), self.vocab_size, dtype=torch.long, device=levels.device)
         return self._word_probs(levels, end).log()
 
+    def token_log_probs(self, state, tokens: torch.Tensor) -> torch.Tensor:
+        """(rows,) log P(tokens[i] | history of row i); ``vocab_size`` is the end. Only the asked
+        entries: ``order`` lookups per row in the sparse store, one gather in the dense one."""
+        if "row" in state:
+            return self._tensors(state["row"].device)["table"][state["row"], tokens.to(state["row"].device)]
+        return self._word_probs(state["levels"], tokens.to(state["levels"].device)).log()
+
     def advance(self, state, tokens: torch.Tensor) -> dict:
         context, tokens = state["context"], tokens.to(state["context"].device)
         grow = tokens >= 0
@@ -323,11 +340,7 @@ class NGramLM:
     def _symbol_log_probs(self, sequences) -> torch.Tensor:
         """log P of every token and of each end of ``sequences``, all at once: (tokens + ends,) float64."""
         grams = torch.from_numpy(_ngrams(sequences, self.order, self.vocab_size, "NGramLM"))
-        context, words = grams[:, :-1], grams[:, -1]
-        if self.table is None:
-            return self._word_probs(self._levels(context), words).log()
-        row = self._state(context)["row"]
-        return torch.as_tensor(self.table)[row, words]
+        return self.token_log_probs(self._state(grams[:, :-1]), grams[:, -1])
 
     def sequence_log_prob(self, seq) -> float:
         """Natural log probability of ``seq`` followed by the end of sentence."""
