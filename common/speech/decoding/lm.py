@@ -10,8 +10,10 @@ same five calls on a batch of hypotheses ("rows")::
     lm.final(state)                       # (rows,) log P(end of sentence | history)
 
 ``NGramLM``: Kneser-Ney (interpolated, one discount per order) or Witten-Bell n-gram over token
-ids, trained from id sequences; the full next-token distribution of every context seen in training
-is precomputed as one dense row, so a batch of histories is scored by one gather.
+ids, trained from id sequences. Small vocabularies (phonemes, characters): the full next-token
+distribution of every context seen in training is precomputed as one dense row, so a batch of
+histories is scored by one gather. Word vocabularies: a sparse store of the seen n-grams only, each
+distribution built from them when asked (``NGramLM.token_log_probs`` scores single tokens).
 ``NeuralLM``: adapter over a causal torch LM ``model(tokens (N, t)) -> logits (N, t, V)``.
 """
 from __future__ import annotations
