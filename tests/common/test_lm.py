@@ -146,7 +146,7 @@ def test_neural_lm_follows_each_rows_history():
 def test_docstring_examples_of_the_decoding_package():
     import doctest
 
-    from common.speech.decoding import ctc, ctc_prefix, lm, seq2seq
-    for module in (ctc, ctc_prefix, lm, seq2seq):
+    from common.speech.decoding import ctc, ctc_prefix, lm, ngram, seq2seq
+    for module in (ctc, ctc_prefix, lm, ngram, seq2seq):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

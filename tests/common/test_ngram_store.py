@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from common.speech.decoding import NGramLM, ctc_beam_search
-from common.speech.decoding import lm as lm_module
+from common.speech.decoding import ngram as ngram_module
 
 
 def reference_model(corpus, V, order, smoothing):
@@ -123,7 +123,7 @@ def test_sparse_sums_to_one_for_every_seen_context(smoothing):
 def test_store_choice_by_table_size(monkeypatch):
     corpus = corpus_for(3, 5)
     assert NGramLM.train(corpus, 5, order=3).store == "dense"     # small vocabularies stay one gather
-    monkeypatch.setattr(lm_module, "DENSE_MAX_BYTES", 1000)
+    monkeypatch.setattr(ngram_module, "DENSE_MAX_BYTES", 1000)
     assert NGramLM.train(corpus, 5, order=3).store == "sparse"
     with pytest.raises(ValueError, match="store"):
         NGramLM.train(corpus, 5, store="compressed")
