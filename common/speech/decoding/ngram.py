@@ -224,10 +224,10 @@ class NGramLM:
         key = torch.zeros(context.shape[0], dtype=torch.long, device=context.device)
         for m in range(1, self.order):
             key = key + context[:, -m] * base ** (m - 1)
-            if len(keys[m]) == 0:
+            if len(keys[m]) == 0:                        # no longer context was seen either
                 break
-            pos = torch.searchsorted(keys[m], key).clamp(max=len(keys[m]) - 1)
-            row = torch.where(keys[m][pos] == key, pos + int(self.offsets[m]), row)
+            pos = _lookup(keys[m], key)
+            row = torch.where(pos >= 0, pos + int(self.offsets[m]), row)
         return {"context": context, "row": row}
 
     def _word_probs(self, levels: torch.Tensor, words: torch.Tensor) -> torch.Tensor:
