@@ -27,7 +27,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VPY) -m common.run_notebooks --size $(DEMO_SIZE)
+	$(VPY) -m common.notebook.run_notebooks --size $(DEMO_SIZE)
 
 test: $(STAMP)
 	$(VPY) -m ruff check .
@@ -42,13 +42,13 @@ bench: $(STAMP)
 bench-gpu:
 	$(if $(wildcard $(VPY)),$(VPY),$(PY)) benchmarks/gpu_suite.py $(BENCH_GPU_ARGS)
 
-# Ablation sweep (common/sweep): make sweep NB=hw1p2 GRID="CONTEXT=0,5,15,30 DROPOUT=0,0.2" [REPEAT=2]
+# Ablation sweep (common/notebook/sweep): make sweep NB=hw1p2 GRID="CONTEXT=0,5,15,30 DROPOUT=0,0.2" [REPEAT=2]
 # [DEMO_SIZE=tiny] [SWEEP_ARGS="--one-at-a-time --wandb"]; quote values with brackets: GRID='"HIDDEN_SIZES=[64],[128]"'.
 # Runs, results.csv and plots go to runs/sweeps/<notebook>/; a rerun skips the finished runs.
 REPEAT ?= 1
 sweep: $(STAMP)
 	$(if $(and $(NB),$(GRID)),,$(error usage: make sweep NB=hw1p2 GRID="CONTEXT=0,5 DROPOUT=0,0.2"))
-	$(VPY) -m common.sweep $(NB) --grid $(GRID) --repeat $(REPEAT) --demo-size $(DEMO_SIZE) $(SWEEP_ARGS)
+	$(VPY) -m common.notebook.sweep $(NB) --grid $(GRID) --repeat $(REPEAT) --demo-size $(DEMO_SIZE) $(SWEEP_ARGS)
 
 clean:
 	rm -rf runs .pytest_cache

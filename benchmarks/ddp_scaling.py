@@ -2,7 +2,7 @@
 
 The notebook's path end to end: demo faces decoded by DataLoader workers (``make_loader``, each
 rank decoding only its shard of every batch), the batched augmentation on the device, a small
-ResNet, ``fit`` (DDP, metric reduction, rank 0 checkpoints) started by ``common.distributed.launch``.
+ResNet, ``fit`` (DDP, metric reduction, rank 0 checkpoints) started by ``common.engine.distributed.launch``.
 The global batch is the same in both runs, so N processes take the same steps as one; the
 ratio is (N-process images/s) / (1-process images/s), measured over the epochs after the first.
 
@@ -31,11 +31,11 @@ from _harness import cpu_name  # noqa: E402
 from hw2_pipeline import small_resnet  # noqa: E402
 
 from common.demo.faces import write_hw2p2  # noqa: E402
-from common.device import amp_dtype, make_grad_scaler  # noqa: E402
-from common.distributed import gpu_count, launch, local_device  # noqa: E402
+from common.engine.device import amp_dtype, make_grad_scaler  # noqa: E402
+from common.engine.distributed import gpu_count, launch, local_device  # noqa: E402
+from common.engine.train import fit  # noqa: E402
 from common.faces.augment import FaceAugment  # noqa: E402
 from common.faces.data import FaceImages, make_loader, scan_split  # noqa: E402
-from common.train import fit  # noqa: E402
 
 
 def train_rate(root: Path, args) -> dict:

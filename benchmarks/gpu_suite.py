@@ -7,7 +7,7 @@ notebook's default model on this device.
 
 (1) Per notebook (hw1p2, hw2p2, hw3p2, las, hw4p1, hw4p2): its default model, loss and optimizer,
     built by running the notebook's own cells (``gpu/notebooks.py``), trained with
-    ``common.train.train_epoch`` on synthetic tensors of the real data's shapes; printed: the
+    ``common.engine.train.train_epoch`` on synthetic tensors of the real data's shapes; printed: the
     projected minutes per epoch of the real training set.
 (2) The GPU goals of the other benchmarks (``gpu/goals.py``): HW1 pipeline vs the starter with 4
     workers, its share over the step, MFU of the 20M MLP; HW2 device-side augmentation, AMP +
@@ -149,7 +149,6 @@ def main(argv=None) -> int:
         pin_threads(1)                                       # before torch loads: a shared CPU stays usable
 
     import torch
-
     from gpu.notebooks import HW2_TRAIN_IMAGES
 
     if not args.smoke and not torch.cuda.is_available():

@@ -24,10 +24,10 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from common.device import amp_dtype, autocast  # noqa: E402
-from common.speech.frames import FrameBatches, FrameStore  # noqa: E402
-
 from _harness import peak_flops  # noqa: E402
+
+from common.engine.device import amp_dtype, autocast  # noqa: E402
+from common.speech.frames import FrameBatches, FrameStore  # noqa: E402
 
 
 def synthetic_store(frames: int, dim: int, context: int, utt_len: int = 1000, seed: int = 0) -> FrameStore:

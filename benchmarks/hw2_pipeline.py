@@ -36,9 +36,9 @@ from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.demo.faces import write_hw2p2  # noqa: E402
-from common.device import amp_dtype, autocast  # noqa: E402
-from common.faces.data import FaceImages, make_loader, scan_split  # noqa: E402
+from common.engine.device import amp_dtype, autocast  # noqa: E402
 from common.faces.augment import FaceAugment  # noqa: E402
+from common.faces.data import FaceImages, make_loader, scan_split  # noqa: E402
 
 AUG = FaceAugment(size=112, crop_scale=(0.7, 1.0), crop_ratio=(0.85, 1.18), flip_p=0.5, brightness=0.3,
                   contrast=0.3, saturation=0.3, hue=0.02, erase_p=0.25, erase_scale=(0.02, 0.15))

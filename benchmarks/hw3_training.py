@@ -81,12 +81,12 @@ def main(argv=None) -> None:
 
     import numpy as np
     import torch
+    from padding import random_budget_batches
     from torch import nn
 
     from common.demo.speech import write_hw3p2
     from common.speech.layers import BLSTM
     from common.speech.utterances import BucketBatchSampler, collate_utterances, load_hw3p2, padding_fraction
-    from padding import random_budget_batches
 
     device = torch.device(args.device)
     root = write_hw3p2(Path(args.data_dir) / str(args.size), size=args.size, seed=0)

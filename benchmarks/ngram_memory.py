@@ -53,7 +53,8 @@ def main():
     import numpy as np
     import torch
 
-    from common.speech.decoding import NGramLM, ctc_beam_search
+    from common.lm import NGramLM
+    from common.speech.decoding import ctc_beam_search
 
     print(f"NGramLM sparse store: V={args.V}, {args.tokens} training tokens, order {args.order}, "
           f"{args.threads} thread(s), {cpu_name()}")

@@ -7,7 +7,7 @@ import math
 from pathlib import Path
 from typing import Iterable, Sequence
 
-from .files import atomic_write
+from common.engine.files import atomic_write
 
 __all__ = ["SubmissionError", "write_submission", "validate_submission"]
 

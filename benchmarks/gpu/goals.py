@@ -20,7 +20,6 @@ import time
 from pathlib import Path
 
 import torch
-
 from _harness import PEAK_16BIT, peak_flops  # noqa: F401  (goals.peak_flops: tests, the MFU row)
 
 HERE = Path(__file__).resolve().parents[1]          # benchmarks/
@@ -49,10 +48,10 @@ def notebook_parameters(path: str) -> dict:
 
 
 def hw1(device, smoke: bool) -> list[dict]:
-    from common.device import amp_dtype
+    from hw1_pipeline import StarterDataset, make_model, matmul_flops_per_step, synthetic_store, timed, training_loops
+
+    from common.engine.device import amp_dtype
     from common.speech.frames import FrameBatches
-    from hw1_pipeline import (StarterDataset, make_model, matmul_flops_per_step, synthetic_store, timed,
-                              training_loops)
 
     p = notebook_parameters("hw1_mlp/hw1p2.ipynb")
     full = (p["HIDDEN_SIZES"], p["CONTEXT"], p["BATCH_SIZE"])          # read in smoke runs too
@@ -94,11 +93,12 @@ def hw1(device, smoke: bool) -> list[dict]:
 
 
 def hw2(device, smoke: bool) -> list[dict]:
-    from common.demo.faces import write_hw2p2
-    from common.device import amp_dtype, autocast
-    from common.faces.data import FaceImages, make_loader, scan_split
     from hw2_pipeline import AUG, PILAugmented, measure, small_resnet
     from torch import nn
+
+    from common.demo.faces import write_hw2p2
+    from common.engine.device import amp_dtype, autocast
+    from common.faces.data import FaceImages, make_loader, scan_split
 
     batch, n, warm, workers, width, stem, size = ((8, 2, 1, 1, 32, 2, "tiny") if smoke else
                                                   (256, 10, 2, 4, 64, 1, "small"))
@@ -161,13 +161,13 @@ def hw3(device, smoke: bool) -> list[dict]:
     """hw3_training.py on synthetic train-clean-100 lengths: bucketed vs random batches at the same
     padded-frame budget (CTC training, utterances/s), and the BiLSTM packed vs padded."""
     import numpy as np
+    from _harness import interleaved_times
+    from padding import random_budget_batches
     from torch import nn
 
-    from _harness import interleaved_times
     from common.speech.layers import BLSTM
     from common.speech.utterances import BucketBatchSampler
     from gpu.notebooks import PHONEMES_PER_FRAME, SPEECH_MEAN_FRAMES, speech_lengths, synthetic_batch
-    from padding import random_budget_batches
 
     names = ("hw3 CTC training: bucketed vs random batches, same frame budget",
              "hw3 BiLSTM forward + backward: packed vs padded (random batches)")
@@ -223,8 +223,9 @@ def hw3(device, smoke: bool) -> list[dict]:
 
 
 def ctc(device, smoke: bool) -> list[dict]:
-    from common.speech.decoding import ctc_beam_search
     from ctc_decoding import peaky_posteriors
+
+    from common.speech.decoding import ctc_beam_search
 
     B, lo, hi, width = (2, 20, 30, 4) if smoke else (8, 300, 600, 10)    # pyctcdecode: ~1 s per utterance
     log_probs, lengths = peaky_posteriors(B, lo, hi, 41)
@@ -329,6 +330,7 @@ def hw4(device, smoke: bool) -> list[dict]:
 
 def lm(device, smoke: bool) -> list[dict]:
     from lm_generation import generation_steps, timed_generation
+
     from tests.hw4.nbcode import notebook_models
 
     p = notebook_parameters("hw4_transformer/hw4p1.ipynb")

@@ -7,7 +7,7 @@ then every other code cell's top-level imports, definitions, assignments and ``i
 statement at a time. Statements that fail because they need the data (``train_set``, the data
 folder) are skipped; statements that would train, read or write files are never run. Small
 stand-ins give the model cell what it reads from the data (``train_set.dim``, ``num_classes``,
-``V``). Each measurement runs ``common.train.train_epoch`` (what ``fit`` runs per epoch: autocast,
+``V``). Each measurement runs ``common.engine.train.train_epoch`` (what ``fit`` runs per epoch: autocast,
 gradient scaling, clipping, EMA) over a few batches after a warm-up.
 
 Real sizes (F24 data): HW1P2 36.2M training frames; HW2P2 ``HW2_TRAIN_IMAGES`` images; HW3P2 and
@@ -115,8 +115,8 @@ def _optimizer(ns, model):
 
 def time_training(ns, model, compute_loss, warmup, timed) -> float:
     """Seconds of ``train_epoch`` over the iterable ``timed`` after one over ``warmup``."""
-    from common.device import amp_dtype, make_grad_scaler
-    from common.train import train_epoch
+    from common.engine.device import amp_dtype, make_grad_scaler
+    from common.engine.train import train_epoch
 
     device = ns["device"]
     dtype = ns.get("dtype") if "dtype" in ns else amp_dtype(device, enabled=ns.get("AMP", True))
@@ -183,8 +183,9 @@ def _speech_row(ns, model, loss, dim, per_frame, tokens, pad, cfg, unit="utteran
 # ---- one function per notebook: (namespace, cfg) -> list of (label, model, result dict) ----
 
 def hw1p2(ns, cfg):
-    from common.speech.frames import FrameBatches
     from hw1_pipeline import synthetic_store
+
+    from common.speech.frames import FrameBatches
 
     model, device, B = ns.get("train_model", ns["model"]), ns["device"], ns["BATCH_SIZE"]
     w, n = cfg["warmup"], cfg["steps"]
@@ -252,7 +253,7 @@ def _speech_stub(dim):
 
 def notebook_specs(smoke: bool) -> list[dict]:
     """Per notebook: path, stand-ins for the data, parameter overrides (smoke sizes), measure."""
-    from common.speech.vocab import HW3_PHONEMES, HW4_CHARS
+    from common.vocab import HW3_PHONEMES, HW4_CHARS
 
     speech = dict(MAX_FRAMES=600) if smoke else {}
     return [

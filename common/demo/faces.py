@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from ..files import atomic_folder
+from common.engine.files import atomic_folder
 
 __all__ = [
     "F24_DIRNAME",

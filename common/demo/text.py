@@ -1,6 +1,6 @@
 """Demo data of the language-modelling homework (HW4P1) in the course's layout.
 
-    from common.demo.text import write_hw4p1, write_lm_tasks
+    from .text import write_hw4p1, write_lm_tasks
     root = write_hw4p1(base_dir, size="tiny")     # base_dir / "hw4p1-shakespeare"
 
 ``write_hw4p1`` writes the WikiText-2 layout of DATA.md from real text, Shakespeare's works
@@ -24,9 +24,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..files import atomic_folder
-from ..text.corpus import build_word_vocab, encode_corpus, tokenize
-from ..text.shakespeare import shakespeare_lines, shakespeare_works
+from common.engine.files import atomic_folder
+from common.text.corpus import build_word_vocab, encode_corpus, tokenize
+from common.text.shakespeare import shakespeare_lines, shakespeare_works
 
 __all__ = ["TEXT_DEMO_SIZES", "DEV_WORKS", "write_hw4p1", "write_lm_tasks"]
 

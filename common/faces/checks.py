@@ -12,7 +12,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from ..speech.io import detect_layout      # the speech layouts, as their readers recognise them
+from common.speech.io import detect_layout  # the speech layouts, as their readers recognise them
 
 __all__ = ["check_images", "locate_elsewhere", "visible"]
 
@@ -95,7 +95,7 @@ def _decode_problem(path: Path) -> str | None:
     problem = _jpeg_problem(path)
     if problem is not None:
         return problem
-    from .data import decode_jpeg      # data imports this module
+    from .data import decode_jpeg  # data imports this module
 
     try:
         decode_jpeg(path)

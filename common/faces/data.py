@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from ..distributed import ShardedBatchSampler
+from common.engine.distributed import ShardedBatchSampler
 
 from .checks import check_images, locate_elsewhere, visible
 
@@ -440,7 +440,7 @@ def make_loader(dataset, batch_size: int, *, shuffle: bool = False, workers: int
     uint8 batches from ``collate_images``; pinned memory only when ``device`` is CUDA (so
     ``.to(device, non_blocking=True)`` overlaps the copy); persistent workers; a seeded
     generator for the shuffle order. In data-parallel training (``fit`` under
-    ``common.distributed``) each process loads only its share of every batch
+    ``common.engine.distributed``) each process loads only its share of every batch
     (``ShardedBatchSampler``; an ``IdentityBatchSampler``'s identities stay whole).
     """
     cuda = device is not None and torch.device(device).type == "cuda"

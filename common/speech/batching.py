@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from ..distributed import shard
+from common.engine.distributed import shard
 
 __all__ = ["BucketBatchSampler", "SpeechBatch", "collate_utterances", "padding_fraction"]
 
@@ -30,7 +30,7 @@ class BucketBatchSampler:
     the batches consumed by the prefetch depth; checkpoints at epoch ends are exact).
     ``set_epoch(e)`` for a new epoch starts it from its first batch.
 
-    Data-parallel training (inside ``common.distributed.sharded()``, as ``fit`` iterates): the
+    Data-parallel training (inside ``common.engine.distributed.sharded()``, as ``fit`` iterates): the
     batches are those of one process, except that each holds at least one utterance per rank
     (an over-budget utterance gets company, a short remainder joins the batch before it); rank
     r takes utterances r, r + world, ... of each batch (they are length-sorted, so every rank's

@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..distributed import broadcast_tensor, shard, shard_slice
+from common.engine.distributed import broadcast_tensor, shard, shard_slice
+
 from .io import DataFormatError, check_split_dims, cmvn, feature_shapes, read_frame_labels, split_files
 
 __all__ = ["FrameStore", "load_frame_store", "FrameBatches", "PAD_LABEL"]
@@ -125,7 +126,7 @@ class FrameBatches:
     Iterating draws one permutation (``shuffle``) on the device and slices it; the last
     batch is smaller unless ``drop_last``. For a test store, yields windows only.
 
-    Data-parallel training (inside ``common.distributed.sharded()``, as ``fit`` iterates): every
+    Data-parallel training (inside ``common.engine.distributed.sharded()``, as ``fit`` iterates): every
     rank takes its contiguous part of each batch of the single-process order, which rank 0
     draws and broadcasts, so the ranks' parts are disjoint, cover the batch, and the epoch order
     is the one-process order for the same seed. A batch with fewer frames than ranks (a last

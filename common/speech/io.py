@@ -14,14 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .vocab import HW1_PHONEMES
+from common.vocab import HW1_PHONEMES
 
 __all__ = ["PHONEMES", "PHONEME_TO_INDEX", "NUM_PHONEME_CLASSES", "DataFormatError", "LAYOUTS",
            "require_dir", "utterance_files", "paired_files", "feature_shapes", "check_split_dims",
            "read_frame_labels", "read_symbols", "cmvn", "encode_phonemes", "detect_layout",
            "locate_data_root", "split_files"]
 
-# DATA.md, HW1P2: derived from the one vocabulary (common.speech.vocab.HW1_PHONEMES)
+# DATA.md, HW1P2: derived from the one vocabulary (common.vocab.HW1_PHONEMES)
 PHONEMES = HW1_PHONEMES.tokens
 PHONEME_TO_INDEX = HW1_PHONEMES.index
 NUM_PHONEME_CLASSES = 40  # frames are never labelled [SOS]/[EOS]

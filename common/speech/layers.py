@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from ..nn_regularizers import LockedDropout
+from common.nn_regularizers import LockedDropout
 
 __all__ = ["LockedDropout", "time_reduce", "reverse_padded", "BLSTM", "PyramidalBLSTM", "length_mask"]
 

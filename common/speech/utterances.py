@@ -24,11 +24,21 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from common.vocab import HW3_PHONEMES, HW4_CHARS
+
 from .batching import BucketBatchSampler, SpeechBatch, collate_utterances, padding_fraction
-from .io import (LAYOUTS, DataFormatError, check_split_dims, feature_shapes, locate_data_root,
-                 read_symbols, require_dir, split_files, utterance_files)
+from .io import (
+    LAYOUTS,
+    DataFormatError,
+    check_split_dims,
+    feature_shapes,
+    locate_data_root,
+    read_symbols,
+    require_dir,
+    split_files,
+    utterance_files,
+)
 from .io import cmvn as utterance_cmvn
-from .vocab import HW3_PHONEMES, HW4_CHARS
 
 __all__ = ["UtteranceStore", "Utterance", "load_hw3p2", "load_hw4p2", "read_text", "read_lm_text",
            "GlobalCMVN", "BucketBatchSampler", "SpeechBatch", "collate_utterances", "padding_fraction"]

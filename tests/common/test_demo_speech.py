@@ -339,7 +339,7 @@ def test_demo_layouts_load_through_the_readers_and_vocabularies(roots):
     from common.speech.frames import load_frame_store
     from common.speech.io import detect_layout
     from common.speech.utterances import load_hw3p2, load_hw4p2, read_lm_text
-    from common.speech.vocab import HW1_PHONEMES, HW3_PHONEMES, HW4_CHARS
+    from common.vocab import HW1_PHONEMES, HW3_PHONEMES, HW4_CHARS
 
     assert PHONEMES is HW1_PHONEMES.tokens                                # one table
     assert [detect_layout(roots[k]) for k in ("hw1", "hw3", "hw4")] == ["hw1p2", "hw3p2", "hw4p2"]

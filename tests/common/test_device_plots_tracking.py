@@ -11,12 +11,17 @@ from torch import nn
 
 matplotlib.use("Agg")
 
-from common.device import amp_dtype, autocast, count_parameters, make_grad_scaler, maybe_compile  # noqa: E402
-from common.notebooks import load_metrics, save_metrics  # noqa: E402
+from common.engine.device import amp_dtype, autocast, count_parameters, make_grad_scaler, maybe_compile  # noqa: E402
+from common.engine.tracking import init_wandb  # noqa: E402
 from common.metrics import error_breakdown  # noqa: E402
-from common.plots import (plot_confusion_matrix, plot_error_breakdown, plot_history,  # noqa: E402
-                          plot_spectrogram_with_labels, save_figure)
-from common.tracking import init_wandb  # noqa: E402
+from common.notebook.execute import load_metrics, save_metrics  # noqa: E402
+from common.plots import (  # noqa: E402
+    plot_confusion_matrix,
+    plot_error_breakdown,
+    plot_history,
+    plot_spectrogram_with_labels,
+    save_figure,
+)
 
 
 def test_amp_policy(monkeypatch):

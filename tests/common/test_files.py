@@ -1,11 +1,11 @@
-"""common.files: atomic writes leave the old content or the new, never a part, and no temporaries."""
+"""common.engine.files: atomic writes leave the old content or the new, never a part, and no temporaries."""
 import os
 import subprocess
 import sys
 
 import pytest
 
-from common.files import atomic_folder, atomic_write, remove_stale
+from common.engine.files import atomic_folder, atomic_write, remove_stale
 
 
 def test_atomic_write_replaces_and_failure_keeps_old(tmp_path):

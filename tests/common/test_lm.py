@@ -7,7 +7,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.speech.decoding import NeuralLM, NGramLM, TokenScorer
+from common.lm import NeuralLM, NGramLM, TokenScorer
 
 # toy corpus over tokens {0, 1}; bigram events (S: start, E: end):
 #   S0 01 1E | S0 01 11 1E | S1 1E   ->  c(S,0)=2 c(S,1)=1 c(0,1)=2 c(1,1)=1 c(1,E)=3
@@ -146,7 +146,8 @@ def test_neural_lm_follows_each_rows_history():
 def test_docstring_examples_of_the_decoding_package():
     import doctest
 
-    from common.speech.decoding import ctc, ctc_prefix, lm, ngram, seq2seq
-    for module in (ctc, ctc_prefix, lm, ngram, seq2seq):
+    from common.lm import neural, ngram
+    from common.speech.decoding import ctc, ctc_prefix, seq2seq
+    for module in (ctc, ctc_prefix, neural, ngram, seq2seq):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__

@@ -8,8 +8,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from common.metrics import (EditCounts, accuracy, alignment, cer, confusion_matrix, edit_counts, error_breakdown,
-                            levenshtein, levenshtein_distances, mean_levenshtein, per_class_accuracy, unpad, wer)
+from common.metrics import (
+    EditCounts,
+    accuracy,
+    alignment,
+    cer,
+    confusion_matrix,
+    edit_counts,
+    error_breakdown,
+    levenshtein,
+    levenshtein_distances,
+    mean_levenshtein,
+    per_class_accuracy,
+    unpad,
+    wer,
+)
 
 
 def _edit_distance_reference(a, b):

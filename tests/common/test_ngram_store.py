@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from common.speech.decoding import NGramLM, ctc_beam_search
-from common.speech.decoding import ngram as ngram_module
+from common.lm import NGramLM
+from common.lm import ngram as ngram_module
+from common.speech.decoding import ctc_beam_search
 
 
 def reference_model(corpus, V, order, smoothing):

@@ -2,14 +2,14 @@
 follow the section layout, the README names the two commands, torch is pinned for setup."""
 import json
 import re
-import tomllib
 
 import pytest
+import tomllib
 import yaml
 
-import common.run_notebooks as run_notebooks
-from common.notebooks import REPO_ROOT
-from common.run_notebooks import NOTEBOOKS, DemoNotebook
+import common.notebook.run_notebooks as run_notebooks
+from common.notebook.execute import REPO_ROOT
+from common.notebook.run_notebooks import NOTEBOOKS, DemoNotebook
 
 NOTEBOOK_FILES = sorted(p for p in REPO_ROOT.glob("hw*/*.ipynb"))
 HOMEWORK_SECTIONS = ["Setup", "Data", "Model", "Training", "Evaluation", "Submission"]

@@ -12,7 +12,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from common.speech.decoding import CTCPrefixScorer, NGramLM, seq2seq_beam_search, seq2seq_greedy_decode
+from common.lm import NGramLM
+from common.speech.decoding import CTCPrefixScorer, seq2seq_beam_search, seq2seq_greedy_decode
 from tests.common.test_ctc_decoding import brute_force_ctc
 
 TOL = 1e-9

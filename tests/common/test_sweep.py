@@ -1,4 +1,4 @@
-"""common.sweep: grid parsing, name checks before any run, and real sweeps of a tiny notebook."""
+"""common.notebook.sweep: grid parsing, name checks before any run, and real sweeps of a tiny notebook."""
 import json
 import os
 import sys
@@ -7,9 +7,9 @@ import types
 import pandas as pd
 import pytest
 
-from common.notebooks import REPO_ROOT
-from common.sweep import main, notebook_parameters, parse_grid, plan_runs, split_values, sweep
-from common.sweep.grid import combinations
+from common.notebook.execute import REPO_ROOT
+from common.notebook.sweep import main, notebook_parameters, parse_grid, plan_runs, split_values, sweep
+from common.notebook.sweep.grid import combinations
 
 TINY = REPO_ROOT / "tests" / "common" / "notebooks" / "tiny_sweep.ipynb"
 HW1P2 = REPO_ROOT / "hw1_mlp" / "hw1p2.ipynb"
@@ -89,7 +89,7 @@ def test_bad_name_is_an_error_before_any_run(tmp_path, capsys):
 
 
 def test_homework_runs_get_the_demo_overrides_and_distinct_seeds(tmp_path):
-    from common.run_notebooks import HW1_DEMO
+    from common.notebook.run_notebooks import HW1_DEMO
 
     seen = []
     out = sweep("hw1p2", ["CONTEXT=0,5"], repeat=2, demo_size="tiny", out=tmp_path, log=lambda m: None,
@@ -103,7 +103,7 @@ def test_homework_runs_get_the_demo_overrides_and_distinct_seeds(tmp_path):
 
 
 def test_numeric_demo_size_is_a_number_of_utterances():
-    from common.sweep.runner import demo_overrides, resolve_notebook
+    from common.notebook.sweep.runner import demo_overrides, resolve_notebook
 
     path, demo = resolve_notebook("hw1p2")
     assert path == HW1P2 and demo is not None
@@ -116,8 +116,8 @@ def test_learning_curves_come_from_history_csv_else_the_checkpoint(tmp_path):
     """Notebooks that save no history file still have one in checkpoints/last.pt (fit stores it)."""
     import torch
 
-    from common.checkpoint import save_checkpoint
-    from common.sweep import load_history
+    from common.engine.checkpoint import save_checkpoint
+    from common.notebook.sweep import load_history
 
     rows = [{"epoch": 1, "train_loss": 2.5, "val_acc": 0.4}, {"epoch": 2, "train_loss": 1.5, "val_acc": 0.6}]
     save_checkpoint(tmp_path / "checkpoints" / "last.pt", model=torch.nn.Linear(2, 1), epoch=1, history=rows)
@@ -128,8 +128,8 @@ def test_learning_curves_come_from_history_csv_else_the_checkpoint(tmp_path):
 
 
 def test_metric_series_mean_and_spread_over_repeats_in_axis_order(tmp_path):
-    from common.sweep import RunResult
-    from common.sweep.report import metric_series
+    from common.notebook.sweep import RunResult
+    from common.notebook.sweep.report import metric_series
 
     factors = parse_grid(["CONTEXT=15,0,30", "DROPOUT=0.2,0"])
     specs = plan_runs(HW1P2, factors, tmp_path, repeat=2, one_at_a_time=True)

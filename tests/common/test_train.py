@@ -5,8 +5,8 @@ import pytest
 import torch
 from torch import nn
 
-from common.schedule import warmup_cosine
-from common.train import evaluate, fit, train_epoch
+from common.engine.schedule import warmup_cosine
+from common.engine.train import evaluate, fit, train_epoch
 
 
 def _data(n=32, d=5, seed=0):

@@ -6,10 +6,19 @@ import pytest
 import torch
 
 from common.speech.io import cmvn
-from common.speech.utterances import (BucketBatchSampler, GlobalCMVN, SpeechBatch, Utterance,
-                                      collate_utterances, load_hw3p2, load_hw4p2, padding_fraction,
-                                      read_lm_text, read_text)
-from common.speech.vocab import HW3_PHONEMES, HW4_CHARS
+from common.speech.utterances import (
+    BucketBatchSampler,
+    GlobalCMVN,
+    SpeechBatch,
+    Utterance,
+    collate_utterances,
+    load_hw3p2,
+    load_hw4p2,
+    padding_fraction,
+    read_lm_text,
+    read_text,
+)
+from common.vocab import HW3_PHONEMES, HW4_CHARS
 from tests.common.speech_fixtures import write_hw3_split, write_hw4_split
 
 TRAIN, DEV = "train-clean-100", "dev-clean"
@@ -249,7 +258,7 @@ def test_sampler_properties_on_random_lengths_and_budgets(seed):
 
 def test_fit_with_the_sampler_as_stateful_resumes_the_same_batches(tmp_path):
     """2 epochs + resume + 2 epochs sees the same batches, in the same order, as 4 epochs."""
-    from common.train import fit
+    from common.engine.train import fit
     write_hw3_split(tmp_path / "data", TRAIN, [40, 9, 63, 17, 30, 22, 51, 12])
     store = load_hw3p2(tmp_path / "data", TRAIN, progress=False)
 

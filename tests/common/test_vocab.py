@@ -4,7 +4,7 @@ import pickle
 import pytest
 import torch
 
-from common.speech.vocab import HW1_PHONEMES, HW3_PHONEMES, HW4_CHARS, Vocab
+from common.vocab import HW1_PHONEMES, HW3_PHONEMES, HW4_CHARS, Vocab
 
 # verbatim from DATA.md (HW3P2 "Label mapping (course's, fixed)"), parsed below
 DATA_MD_HW3 = '''
@@ -109,7 +109,7 @@ def test_word_vocabulary_joins_with_spaces():
 
 def test_subword_tokenizer_round_trip():
     pytest.importorskip("tokenizers")
-    from common.speech.vocab import SubwordTokenizer
+    from common.vocab import SubwordTokenizer
     texts = ["THE OLD MAN SAT THERE", "IT'S A GOOD DAY", "THE MAN SAT", "A GOOD OLD DAY"] * 30
     tok = SubwordTokenizer.train(texts, vocab_size=60)
     assert tok.tokens[:3] == list(SubwordTokenizer.SPECIAL_TOKENS)

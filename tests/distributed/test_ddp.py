@@ -1,4 +1,4 @@
-"""Data-parallel training on the CPU: 2 forked processes with the gloo backend (common.distributed).
+"""Data-parallel training on the CPU: 2 forked processes with the gloo backend (common.engine.distributed).
 
 Relations tested (each could fail): 2 processes end with the weights of 1 process for the same global batch;
 an interrupted 2-process run resumed equals the uninterrupted one bit for bit; a checkpoint
@@ -10,9 +10,9 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from common import distributed as D
+from common.engine import distributed as D
+from common.engine.train import fit
 from common.speech.frames import FrameBatches, FrameStore
-from common.train import fit
 
 N, DIM, CLASSES = 96, 6, 3
 
@@ -109,7 +109,7 @@ def test_checkpoints_resume_across_one_and_two_processes(tmp_path):
 
 
 def _count_writes(ckpt):
-    import common.train as train_module
+    import common.engine.train as train_module
 
     saves, logs = [], []
     original = train_module.save_checkpoint
@@ -137,8 +137,8 @@ def test_only_rank_zero_writes_checkpoints_and_logs(tmp_path, capfd):
 def test_an_epoch_iterates_its_loader_once_so_a_resumable_sampler_skips_nothing():
     # tqdm.auto calls iter() on what it wraps: a DataLoader with workers then prefetched batches from
     # the sampler for an iterator that was dropped, and the epoch began after them (6 of 10 batches)
+    from common.engine.train import train_epoch
     from common.speech.batching import BucketBatchSampler
-    from common.train import train_epoch
 
     sampler = BucketBatchSampler([10] * 40, max_frames=40, seed=0)          # 10 batches of 4
     loader = DataLoader(TensorDataset(torch.arange(40.0)), batch_sampler=sampler, num_workers=2)

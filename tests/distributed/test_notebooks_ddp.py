@@ -1,5 +1,5 @@
 """The homework notebooks with GPUS=2 on the CPU: the training cell forks 2 gloo processes (DDP); and the
-sequence notebooks from the command line, ``torchrun --nproc_per_node=2 -m common.run_script``."""
+sequence notebooks from the command line, ``torchrun --nproc_per_node=2 -m common.notebook.run_script``."""
 import json
 import subprocess
 import sys
@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from common.notebooks import REPO_ROOT, run_notebook
+from common.notebook.execute import REPO_ROOT, run_notebook
 
 HW1 = {"DEMO": True, "DEMO_SIZE": "tiny", "CONTEXT": 10, "HIDDEN_SIZES": [256, 256], "EPOCHS": 4,
        "BATCH_SIZE": 256, "LR": 3e-3}
@@ -122,7 +122,7 @@ def test_hw4p1_notebook_trains_both_models_on_two_processes(tmp_path):
 def _torchrun(notebook, params: dict, out: Path) -> subprocess.CompletedProcess:
     """The notebook's code on 2 CPU processes through torchrun (the README's command-line path)."""
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "common.run_script", str(notebook)]
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "common.notebook.run_script", str(notebook)]
     for name, value in {**params, "OUTPUT_DIR": str(out)}.items():
         cmd += ["--param", f"{name}={value!r}"]
     return subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
@@ -156,7 +156,7 @@ def test_a_second_launch_under_torchrun_is_a_clear_error_not_a_hang(tmp_path):
     import nbformat
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("GPUS = None"),
-                nbformat.v4.new_code_cell("from common.distributed import get_world_size, gpus_to_use, launch\n"
+                nbformat.v4.new_code_cell("from common.engine.distributed import get_world_size, gpus_to_use, launch\n"
                                           "GPUS = gpus_to_use(GPUS)\n"
                                           "first = launch(get_world_size, GPUS)\n"
                                           "print(f'first launch: {first} ranks')\n"

@@ -1,4 +1,4 @@
-"""The command-line path: a notebook's code run by ``torchrun -m common.run_script`` (2 CPU processes)."""
+"""The command-line path: a notebook's code run by ``torchrun -m common.notebook.run_script`` (2 CPU processes)."""
 import subprocess
 import sys
 from pathlib import Path
@@ -6,17 +6,17 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from common.notebooks import REPO_ROOT
-from common.run_script import notebook_code, parse_params
+from common.notebook.execute import REPO_ROOT
+from common.notebook.run_script import notebook_code, parse_params
 
 CELLS = [
     ("parameters", 'EPOCHS = 1\nOUT = "out"\nGPUS = None\n%matplotlib inline'),
     (None, """from pathlib import Path
 import torch
 from torch import nn
-from common.distributed import gpus_to_use, get_rank, launch
+from common.engine.distributed import gpus_to_use, get_rank, launch
 from common.speech.frames import FrameBatches, FrameStore
-from common.train import fit
+from common.engine.train import fit
 GPUS = gpus_to_use(GPUS)
 OUT = Path(OUT)"""),
     (None, """def train():
@@ -61,7 +61,7 @@ def test_parameters_follow_the_parameters_cell_and_magics_are_skipped(tmp_path):
 def test_torchrun_trains_on_two_processes_and_rank_zero_alone_runs_the_rest(tmp_path):
     nb = _notebook(tmp_path / "nb.ipynb")
     torchrun = Path(sys.executable).with_name("torchrun")
-    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "common.run_script", str(nb),
+    cmd = [str(torchrun), "--standalone", "--nproc_per_node=2", "-m", "common.notebook.run_script", str(nb),
            "--param", "EPOCHS=2", "--param", f"OUT={str(tmp_path / 'out')!r}"]
     done = subprocess.run(cmd, cwd=REPO_ROOT, capture_output=True, text=True, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]

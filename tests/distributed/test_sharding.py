@@ -1,4 +1,4 @@
-"""Per-rank sharding of the batch sources on the CPU: 2 forked processes with gloo (common.distributed).
+"""Per-rank sharding of the batch sources on the CPU: 2 forked processes with gloo (common.engine.distributed).
 
 Each rank's shards are disjoint from the other's, cover the one-process batches, and every rank
 takes the same number of training steps; ranks that drew different orders are an error.
@@ -8,7 +8,7 @@ import pytest
 import torch
 from torch.utils.data import BatchSampler, DataLoader, RandomSampler, TensorDataset
 
-from common import distributed as D
+from common.engine import distributed as D
 from common.speech.batching import BucketBatchSampler
 from common.speech.frames import FrameBatches, FrameStore
 
@@ -68,7 +68,7 @@ def test_shards_are_disjoint_cover_the_one_process_batches_and_keep_steps_equal(
 
 
 def _unseeded_orders(kind):
-    # forked with the parent's RNG state, yet rank 1 draws from its own stream (common.distributed.setup)
+    # forked with the parent's RNG state, yet rank 1 draws from its own stream (common.engine.distributed.setup)
     if kind == "sampler":
         source = D.ShardedBatchSampler(BatchSampler(RandomSampler(range(20)), 4, drop_last=False))
     else:

@@ -4,7 +4,7 @@ import csv
 import numpy as np
 import pytest
 
-from common.notebooks import REPO_ROOT, run_notebook
+from common.notebook.execute import REPO_ROOT, run_notebook
 from common.speech.io import PHONEMES
 
 NOTEBOOK = REPO_ROOT / "hw1_mlp" / "hw1p2.ipynb"

@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from common.notebooks import REPO_ROOT, run_notebook
+from common.notebook.execute import REPO_ROOT, run_notebook
 
 NOTEBOOK = REPO_ROOT / "hw2_cnn" / "hw2p2.ipynb"
 # CPU-sized: a small ResNet on 64x64 inputs, cross-entropy, EMA; about a minute on one core

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from common.metrics import levenshtein_distances
-from common.notebooks import REPO_ROOT, run_notebook
-from common.speech.vocab import HW3_PHONEMES
+from common.notebook.execute import REPO_ROOT, run_notebook
+from common.vocab import HW3_PHONEMES
 
 NOTEBOOK = REPO_ROOT / "hw3_rnn" / "hw3p2.ipynb"
 # 40 training utterances ("tiny") are too few for CTC to leave its all-blank start within a

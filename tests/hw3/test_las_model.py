@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from common.notebooks import REPO_ROOT
+from common.notebook.execute import REPO_ROOT
 from common.speech.decoding import CTCPrefixScorer, reorder_state, seq2seq_beam_search, seq2seq_greedy_decode
 from common.speech.utterances import collate_utterances
 

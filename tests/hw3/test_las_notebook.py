@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from common.metrics import levenshtein_distances
-from common.notebooks import REPO_ROOT, run_notebook
+from common.notebook.execute import REPO_ROOT, run_notebook
 from common.submission import validate_submission
-from common.speech.vocab import HW3_PHONEMES
+from common.vocab import HW3_PHONEMES
 
 NOTEBOOK = REPO_ROOT / "hw3_rnn" / "las.ipynb"
 TINY = {"DEMO": True, "DEMO_SIZE": "tiny", "CONV_CHANNELS": 32, "CONV_LAYERS": 1, "LISTENER_HIDDEN": 32,

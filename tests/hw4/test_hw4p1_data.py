@@ -5,8 +5,16 @@ import numpy as np
 import pytest
 
 from common.demo.text import DEV_WORKS, write_hw4p1, write_lm_tasks
-from common.text import (DataFormatError, build_word_vocab, check_ids, encode_corpus, read_transcripts, read_wikitext,
-                         read_wikitext_vocab, tokenize)
+from common.text import (
+    DataFormatError,
+    build_word_vocab,
+    check_ids,
+    encode_corpus,
+    read_transcripts,
+    read_wikitext,
+    read_wikitext_vocab,
+    tokenize,
+)
 from common.text.shakespeare import shakespeare_lines, shakespeare_works
 
 

@@ -2,8 +2,8 @@
 import pytest
 import torch
 
-from common.lm_checkpoint import LMCheckpointError, load_lm_state, save_lm
-from common.speech.vocab import HW4_CHARS, Vocab
+from common.lm.checkpoint import LMCheckpointError, load_lm_state, save_lm
+from common.vocab import HW4_CHARS, Vocab
 
 from .nbcode import notebook_models
 

@@ -4,8 +4,8 @@ import math
 import numpy as np
 import pytest
 
-from common.lm_checkpoint import load_lm_state
-from common.notebooks import REPO_ROOT, run_notebook
+from common.lm.checkpoint import load_lm_state
+from common.notebook.execute import REPO_ROOT, run_notebook
 from common.text import read_wikitext_vocab
 
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "hw4p1.ipynb"

@@ -8,9 +8,15 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from common.notebooks import REPO_ROOT
-from common.speech.transformer import (attention_mask, causal_mask, conv_output_lengths, manual_attention,
-                                       notebook_namespace, sinusoidal_positions)
+from common.notebook.execute import REPO_ROOT
+from common.speech.transformer import (
+    attention_mask,
+    causal_mask,
+    conv_output_lengths,
+    manual_attention,
+    notebook_namespace,
+    sinusoidal_positions,
+)
 
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb"
 V, SOS, EOS, BLANK = 31, 0, 0, 1

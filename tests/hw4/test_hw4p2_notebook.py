@@ -8,11 +8,11 @@ import pytest
 import torch
 
 from common.demo.speech import write_hw4p2
-from common.lm_checkpoint import LMCheckpointError, save_lm
-from common.notebooks import REPO_ROOT, run_notebook
+from common.lm.checkpoint import LMCheckpointError, save_lm
+from common.notebook.execute import REPO_ROOT, run_notebook
 from common.speech.io import DataFormatError
 from common.speech.transformer import notebook_namespace
-from common.speech.vocab import HW4_CHARS, Vocab
+from common.vocab import HW4_CHARS, Vocab
 
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb"
 TINY = {"DEMO": True, "DEMO_SIZE": "tiny", "D_MODEL": 32, "N_HEADS": 2, "ENC_LAYERS": 1, "DEC_LAYERS": 1, "D_FF": 64,

@@ -1,7 +1,7 @@
 """hw4_transformer/mytorch_attention.ipynb end to end in FAST mode (400 training steps)."""
 import pytest
 
-from common.notebooks import REPO_ROOT, run_notebook
+from common.notebook.execute import REPO_ROOT, run_notebook
 
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "mytorch_attention.ipynb"
 

@@ -2,7 +2,7 @@
 show the scanning MLPs equal to an MLP applied window by window."""
 import pytest
 
-from common.notebooks import REPO_ROOT, run_notebook
+from common.notebook.execute import REPO_ROOT, run_notebook
 
 NOTEBOOK = REPO_ROOT / "hw2_cnn" / "mytorch_cnn.ipynb"
 

@@ -1,7 +1,7 @@
 """Runs hw1_mlp/mytorch_experiments.ipynb in FAST mode and checks what its experiments claim."""
 import pytest
 
-from common.notebooks import REPO_ROOT, run_notebook
+from common.notebook.execute import REPO_ROOT, run_notebook
 
 NOTEBOOK = REPO_ROOT / "hw1_mlp" / "mytorch_experiments.ipynb"
 

@@ -1,7 +1,7 @@
 """hw3_rnn/mytorch_rnn.ipynb end to end in FAST mode on a small demo corpus."""
 import pytest
 
-from common.notebooks import REPO_ROOT, run_notebook
+from common.notebook.execute import REPO_ROOT, run_notebook
 
 NOTEBOOK = REPO_ROOT / "hw3_rnn" / "mytorch_rnn.ipynb"
 

@@ -14,7 +14,7 @@ import torch._dynamo  # noqa: F401  (imported lazily by the first optimizer: pre
 from torch import nn
 from tqdm.auto import tqdm
 
-from common.train import fit
+from common.engine.train import fit
 
 EPOCHS = 30
 

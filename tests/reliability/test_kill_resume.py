@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from common.checkpoint import nonfinite_tensors, read_checkpoint
+from common.engine.checkpoint import nonfinite_tensors, read_checkpoint
 from tests.reliability import kill_worker
 
 KILLS = 12
@@ -18,7 +18,7 @@ KILLS = 12
 @pytest.fixture(scope="module")
 def ctx():
     context = mp.get_context("forkserver")
-    context.set_forkserver_preload(["torch", "numpy", "common.train", "tests.reliability.kill_worker"])
+    context.set_forkserver_preload(["torch", "numpy", "common.engine.train", "tests.reliability.kill_worker"])
     return context
 
 

@@ -9,15 +9,15 @@ import pytest
 import torch
 from torch import nn
 
-from common.checkpoint import (
+from common.engine.checkpoint import (
     CheckpointError,
     load_checkpoint,
     nonfinite_tensors,
     read_checkpoint,
     save_checkpoint,
 )
-from common.schedule import warmup_cosine
-from common.train import fit, train_epoch
+from common.engine.schedule import warmup_cosine
+from common.engine.train import fit, train_epoch
 
 
 def _data(n=48, seed=0):

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ...files import atomic_folder
-from ...speech.vocab import HW3_PHONEMES
+from common.engine.files import atomic_folder
+from common.vocab import HW3_PHONEMES
+
 from .corpus import capacity, texts, utterances
 from .synth import logmel_to_mfcc
 

@@ -22,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...speech.vocab import HW1_PHONEMES
+from common.vocab import HW1_PHONEMES
+
 from .lexicon import LEXICON, sample_sentence
 
 N_MELS = 80

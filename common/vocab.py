@@ -1,6 +1,6 @@
 """Vocabularies of the course's speech tasks: one object per task instead of copied tables.
 
-    from common.speech.vocab import HW1_PHONEMES, HW3_PHONEMES, HW4_CHARS
+    from .vocab import HW1_PHONEMES, HW3_PHONEMES, HW4_CHARS
     HW3_PHONEMES.encode(["[SIL]", "HH", "AH"])        # [1, 16, 26]
     HW3_PHONEMES.to_string([1, 16, 26, 1])           # '-hA-' (the submission's one-char codes)
     HW4_CHARS.encode_text("HI THERE")                # [10, 11, 29, 22, ...]

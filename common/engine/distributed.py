@@ -16,7 +16,7 @@ process group is running; a notebook only starts the processes::
   the notebook's variables (data, model, functions defined in cells), nothing is pickled. The
   kernel must not have used CUDA before (a forked child cannot); importing this module makes
   ``torch.cuda.is_available()`` use NVML, which keeps that check fork-safe. Under ``torchrun``
-  (``python -m common.run_script``) the processes already exist: ``launch`` runs ``fn`` on
+  (``python -m common.notebook.run_script``) the processes already exist: ``launch`` runs ``fn`` on
   each and only rank 0 continues after it.
 - Batch sources split every batch of the single-process run into one shard per rank
   (``sharded``): the same global batch, the same steps per epoch, the same learning-rate
@@ -29,7 +29,7 @@ process group is running; a notebook only starts the processes::
 Adding ``GPUS`` to a notebook (every Part 2 notebook has it: hw1p2, hw2p2, hw3p2, las, hw4p1, hw4p2)::
 
     GPUS = None                                        # parameters cell: None = every visible GPU
-    from common.distributed import get_rank, gpus_to_use, launch, local_device   # before any CUDA call
+    from .distributed import get_rank, gpus_to_use, launch, local_device   # before any CUDA call
     GPUS = gpus_to_use(GPUS)
     device = get_device() if GPUS == 1 else torch.device("cpu")   # no CUDA in the kernel before training
     ...                                                 # data, model, optimizer cells unchanged
@@ -220,7 +220,7 @@ def launch(fn: Callable, nprocs: int, *args, backend: str | None = None, **kwarg
                                "second one would wait for them forever. Put every training stage (pretraining, "
                                "the main run, several models) in the one function that launch runs")
         _TORCHRUN_LAUNCHED = True
-        marker = os.environ.get("IDL_RUN_SCRIPT_SYNC")     # common.run_script: the other ranks may go on
+        marker = os.environ.get("IDL_RUN_SCRIPT_SYNC")     # common.notebook.run_script: the other ranks may go on
         if marker and os.environ.get("LOCAL_RANK", "0") == "0" and Path(marker).is_dir():
             (Path(marker) / "launched").touch()
         setup(backend)

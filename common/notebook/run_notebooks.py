@@ -7,8 +7,8 @@ defaults are the same folders). A headline metric missing from a notebook's ``me
 fails the run. The defaults inside the notebooks are for the real competition on a GPU; the
 overrides below size the demo runs for a CPU.
 
-    python -m common.run_notebooks --size small          # all notebooks
-    python -m common.run_notebooks --only hw1p2          # one of them
+    python -m common.notebook.run_notebooks --size small          # all notebooks
+    python -m common.notebook.run_notebooks --only hw1p2          # one of them
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from .notebooks import REPO_ROOT, run_notebook
+from .execute import REPO_ROOT, run_notebook
 
 
 @dataclass

@@ -1,13 +1,13 @@
 """Run a notebook's code as a script, e.g. on several GPUs with torchrun, for long runs::
 
-    torchrun --standalone --nproc_per_node=2 -m common.run_script hw2_cnn/hw2p2.ipynb --param DEMO=False \\
+    torchrun --standalone --nproc_per_node=2 -m common.notebook.run_script hw2_cnn/hw2p2.ipynb --param DEMO=False \\
         --param DATA_ROOT=/data/11-785-f24-hw2p2-verification --param EPOCHS=30
-    python -m common.run_script hw1_mlp/hw1p2.ipynb --param EPOCHS=2      # one process
+    python -m common.notebook.run_script hw1_mlp/hw1p2.ipynb --param EPOCHS=2      # one process
 
 The code cells run in order in one namespace, with the notebook's folder as the working
 directory (as in Jupyter); ``--param NAME=VALUE`` assignments (Python literals, else strings)
 are placed after the cell tagged ``parameters``, as papermill does. Every process runs the
-cells up to the training cell; the notebook's ``launch`` (common.distributed) trains on every
+cells up to the training cell; the notebook's ``launch`` (common.engine.distributed) trains on every
 rank, then only rank 0 runs the rest (evaluation, plots, submission). Before training, the
 other processes of a machine run each cell after its local rank 0 has, so that files a cell
 writes (the demo data) are complete before they read them. Lines with IPython syntax
@@ -59,7 +59,7 @@ def notebook_code(path, params: dict | None = None) -> list[str]:
 
 
 def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m common.run_script", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="python -m common.notebook.run_script", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebook", type=Path)
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
@@ -78,7 +78,7 @@ def main(argv=None) -> None:
         # one folder per torchrun invocation: its agent is the parent of every local rank
         sync = Path(tempfile.gettempdir()) / f"idl_run_script_{os.getppid()}_{os.environ.get('MASTER_PORT', '')}"
         sync.mkdir(exist_ok=True)
-        os.environ["IDL_RUN_SCRIPT_SYNC"] = str(sync)      # common.distributed.launch marks the training
+        os.environ["IDL_RUN_SCRIPT_SYNC"] = str(sync)      # common.engine.distributed.launch marks the training
     namespace = {"__name__": "__main__", "display": print}
     for k, source in enumerate(sources, start=1):
         if rank == "0":

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import torch
 
-from .checkpoint import unwrap
-from .files import atomic_write
-from .speech.vocab import Vocab
+from common.engine.checkpoint import unwrap
+from common.engine.files import atomic_write
+from common.vocab import Vocab
 
 __all__ = ["LMCheckpointError", "save_lm", "load_lm_state", "DEFAULT_LM_PATH", "FORMAT", "VERSION", "KINDS"]
 

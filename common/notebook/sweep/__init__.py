@@ -1,11 +1,11 @@
 """Ablation sweeps: run a notebook over a grid of parameters and draw the comparison.
 
-    python -m common.sweep hw1p2 --grid CONTEXT=0,5,15,30 DROPOUT=0,0.2 --repeat 2
-    python -m common.sweep hw1_mlp/hw1p2.ipynb --grid "HIDDEN_SIZES=[512,256],[1024,512]" --demo-size tiny
-    python -m common.sweep hw1p2 --grid "FREQ_MASKS,TIME_MASKS=(1,1),(0,0)" CONTEXT=15,5 --one-at-a-time
+    python -m common.notebook.sweep hw1p2 --grid CONTEXT=0,5,15,30 DROPOUT=0,0.2 --repeat 2
+    python -m common.notebook.sweep hw1_mlp/hw1p2.ipynb --grid "HIDDEN_SIZES=[512,256],[1024,512]" --demo-size tiny
+    python -m common.notebook.sweep hw1p2 --grid "FREQ_MASKS,TIME_MASKS=(1,1),(0,0)" CONTEXT=15,5 --one-at-a-time
 
 Each run executes the notebook headless (papermill) with the ``make demo`` overrides of
-``common.run_notebooks`` plus its grid values, in ``runs/sweeps/<notebook>/<run>/``. Grid
+``common.notebook.run_notebooks`` plus its grid values, in ``runs/sweeps/<notebook>/<run>/``. Grid
 names are checked against the notebook's parameters cell before anything runs. ``--repeat K``
 varies the notebook's ``SEED`` (default, default+1, ...). A failed run is reported and the
 others go on (exit status 1 at the end); a rerun skips the runs that finished. The sweep
@@ -19,7 +19,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..notebooks import REPO_ROOT
+from common.notebook.execute import REPO_ROOT
+
 from .grid import Factor, combinations, notebook_parameters, parse_grid, split_values
 from .report import headline_metric, load_history, plot_learning_curves, plot_metric, results_table
 from .runner import RunResult, RunSpec, demo_overrides, execute, plan_runs, resolve_notebook
@@ -66,7 +67,7 @@ def sweep(notebook, grid: list[str], *, repeat: int = 1, demo_size: str = "small
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m common.sweep", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m common.notebook.sweep", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebook", help="notebook path, or a `make demo` name such as hw1p2")
     parser.add_argument("--grid", nargs="+", required=True, metavar="NAME=v1,v2",

@@ -13,9 +13,10 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..files import atomic_write
-from ..notebooks import REPO_ROOT, load_metrics, run_notebook
-from ..run_notebooks import NOTEBOOKS, DemoNotebook
+from common.engine.files import atomic_write
+from common.notebook.execute import REPO_ROOT, load_metrics, run_notebook
+from common.notebook.run_notebooks import NOTEBOOKS, DemoNotebook
+
 from .grid import Factor, check_names, combinations, notebook_parameters, run_name
 
 __all__ = ["RunSpec", "RunResult", "resolve_notebook", "demo_overrides", "plan_runs", "execute"]
@@ -162,7 +163,7 @@ def execute(notebook: Path, specs: list[RunSpec], *, runner=run_notebook, wandb:
 
 def _log_wandb(spec: RunSpec, result: RunResult, history, group: str, project: str) -> None:
     """One wandb run per sweep run, all in one group (offline unless logged in)."""
-    from ..tracking import init_wandb
+    from common.engine.tracking import init_wandb
 
     previous = os.environ.get("WANDB_RUN_GROUP")
     os.environ["WANDB_RUN_GROUP"] = group       # wandb.init reads the group from here

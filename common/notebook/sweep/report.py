@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from ..plots import save_figure
+from common.plots import save_figure
+
 from .grid import Factor
 
 __all__ = ["load_history", "results_table", "headline_metric", "metric_series", "plot_metric",
@@ -32,7 +33,7 @@ def load_history(folder) -> pd.DataFrame | None:
         return pd.read_csv(folder / "history.csv")
     last = folder / "checkpoints" / "last.pt"
     if last.exists():
-        from ..checkpoint import CheckpointError, load_checkpoint
+        from common.engine.checkpoint import CheckpointError, load_checkpoint
         try:
             rows = load_checkpoint(last, restore_rng=False).get("history") or []
         except CheckpointError:

@@ -13,11 +13,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .files import atomic_write
+from common.engine.files import atomic_write
 
 __all__ = ["run_notebook", "save_metrics", "load_metrics", "REPO_ROOT"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def save_metrics(output_dir, **metrics) -> Path:

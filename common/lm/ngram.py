@@ -1,5 +1,5 @@
 """``NGramLM``: Kneser-Ney (interpolated, one discount per order) or Witten-Bell n-gram over token
-ids, trained from id sequences, a ``TokenScorer`` (``common.speech.decoding.lm``) for shallow fusion.
+ids, trained from id sequences, a ``TokenScorer`` (``common.lm.scorer``) for shallow fusion.
 
 Small vocabularies (phonemes, characters): the full next-token distribution of every context seen
 in training is precomputed as one dense row, so a batch of histories is scored by one gather. Word
@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from common.files import atomic_write
+from common.engine.files import atomic_write
 
 __all__ = ["NGramLM", "DENSE_MAX_BYTES"]
 

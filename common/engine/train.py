@@ -16,7 +16,7 @@ NaN/inf check: every step adds its loss's finiteness to a device-side count, rea
 epoch means, so a non-finite loss in any step (even in an epoch of one step) is reported at
 the end of the epoch at the latest, before anything is saved.
 
-Data-parallel (a process group running: ``common.distributed.launch`` or torchrun), ``fit``
+Data-parallel (a process group running: ``common.engine.distributed.launch`` or torchrun), ``fit``
 trains a DDP wrapper of the model, each rank on its shard of every batch; the epoch sums of
 all ranks are added before the means, so the history is that of the whole data; only rank 0
 prints, logs and writes checkpoints, and a checkpoint resumes with any number of processes.
@@ -36,8 +36,32 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import (nonfinite_tensors, read_checkpoint, restore_checkpoint, rng_state, save_checkpoint,
-                         set_rng_state, unwrap)
+from .checkpoint import (
+    nonfinite_tensors,
+    read_checkpoint,
+    restore_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+    unwrap,
+)
+from .device import autocast
+from .distributed import (
+    ShardedLoader,
+    barrier,
+    broadcast_buffers,
+    broadcast_object,
+    gather_objects,
+    get_rank,
+    get_world_size,
+    is_distributed,
+    is_main_process,
+    reduce_sums,
+    shard,
+    sharded,
+    shards_itself,
+    wrap_model,
+)
 from .resume import (
     apply_new_hyperparameters,
     choose_resume_checkpoint,
@@ -45,10 +69,6 @@ from .resume import (
     keep_earlier_run,
     optimizer_hyperparameters,
 )
-from .device import autocast
-from .distributed import (ShardedLoader, barrier, broadcast_buffers, broadcast_object, gather_objects,
-                          get_rank, get_world_size, is_distributed, is_main_process, reduce_sums, shard,
-                          sharded, shards_itself, wrap_model)
 
 __all__ = ["train_epoch", "evaluate", "fit", "RunningStats"]
 
@@ -81,7 +101,7 @@ class RunningStats:
         return {k: (v / n if n else math.nan) for k, v in sums.items() if k != "n"}
 
     def reduce(self) -> None:
-        """Add the sums of every rank (inside ``common.distributed.sharded()``; else a no-op)."""
+        """Add the sums of every rank (inside ``common.engine.distributed.sharded()``; else a no-op)."""
         if shard()[1] == 1:
             return
         finite = self.finite_steps if self.finite_steps is not None else 0.0
@@ -222,7 +242,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
       value raises ``FloatingPointError`` before that epoch is saved, so ``last.pt`` and
       ``best.pt`` only ever hold finite weights.
 
-    Data-parallel (``common.distributed``): the model trains inside DistributedDataParallel
+    Data-parallel (``common.engine.distributed``): the model trains inside DistributedDataParallel
     (``ddp_options`` are passed to it), every rank iterates its shard of each batch (loaders that
     do not shard themselves are wrapped in ``ShardedLoader``), train and validation sums are
     added over the ranks, BatchNorm statistics are rank 0's after each epoch, ``extra_eval`` runs

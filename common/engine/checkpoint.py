@@ -18,7 +18,7 @@ interruption (Colab disconnect, Kaggle time limit, a kill) never leaves a half-w
 It loads with ``weights_only=True``: only tensors and plain Python values are stored.
 
 What ``fit`` does with the files of a run folder (resume from ``last.pt`` or ``best.pt``, keep an
-earlier run's files, changed hyperparameters) is in ``common.resume``.
+earlier run's files, changed hyperparameters) is in ``common.engine.resume``.
 """
 from __future__ import annotations
 
