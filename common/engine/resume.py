@@ -6,21 +6,33 @@
   ``earlier/<time>/``;
 - ``optimizer_hyperparameters`` / ``apply_new_hyperparameters``: on resume, the run's own
   (new) optimizer options win over the checkpoint's, and each change is listed;
-- ``clean_temporaries``: the half-written files of killed writers go at the next start.
+- ``clean_temporaries``: the half-written files of killed writers go at the next start;
+- ``resume_run``: restores model, optimizer, scheduler, scaler, EMA, samplers and every rank's
+  random state from the chosen file (``rank_states`` / ``restore_rank_states`` per process).
 """
 from __future__ import annotations
 
 import os
+import re
 from datetime import datetime
 from pathlib import Path
 
 import torch
 
-from .checkpoint import IMPLEMENTATION_KEYS, CheckpointError, nonfinite_tensors, read_checkpoint
+from .checkpoint import (
+    IMPLEMENTATION_KEYS,
+    CheckpointError,
+    nonfinite_tensors,
+    read_checkpoint,
+    restore_checkpoint,
+    rng_state,
+    set_rng_state,
+)
+from .distributed import gather_objects, get_rank, get_world_size, is_main_process
 from .files import remove_stale
 
 __all__ = ["CHECKPOINT_FILES", "choose_resume_checkpoint", "keep_earlier_run", "optimizer_hyperparameters",
-           "apply_new_hyperparameters", "clean_temporaries"]
+           "apply_new_hyperparameters", "clean_temporaries", "resume_run", "rank_states", "restore_rank_states"]
 
 CHECKPOINT_FILES = ("last.pt", "best.pt")
 
@@ -191,3 +203,55 @@ def _fmt(v) -> str:
 def clean_temporaries(ckpt_dir) -> list[Path]:
     """Remove the temporaries of ``last.pt``/``best.pt`` left by killed writers."""
     return [p for name in CHECKPOINT_FILES for p in remove_stale(Path(ckpt_dir) / name)]
+
+
+def rank_states(generators) -> list[dict]:
+    """Every rank's RNG and generator states (each rank draws its own augmentation)."""
+    return gather_objects({"rng": rng_state(),
+                           "generators": {name: g.get_state() for name, g in (generators or {}).items()}})
+
+
+def restore_rank_states(state: dict, generators) -> None:
+    ranks = (state.get("extra") or {}).get("ranks")
+    if not ranks or len(ranks) != get_world_size():     # another number of processes: rank 0's states
+        return
+    mine = ranks[get_rank()]
+    set_rng_state(mine["rng"])
+    for name, g in (generators or {}).items():
+        if name in mine["generators"]:
+            g.set_state(mine["generators"][name].cpu())
+
+
+def resume_run(ckpt_dir: Path, model, optimizer, scheduler, scaler, ema, device, generators, stateful,
+            hyperparameters, monitor, mode, path=None):
+    """Restore the run in ``ckpt_dir`` (or from ``path``, the file rank 0 chose); returns
+    (first epoch to train, best value, history, the file's path now or None)."""
+    if path is None:
+        path, state = choose_resume_checkpoint(ckpt_dir, map_location=device)
+    else:
+        state = read_checkpoint(path, map_location=device)
+    if state is None:
+        print(f"RESUME: no checkpoint in {ckpt_dir}, starting from scratch")
+        return 0, None, [], None
+    restore_checkpoint(state, path, model, optimizer, scheduler, scaler, ema, generators=generators,
+                       stateful=stateful)
+    restore_rank_states(state, generators)
+    start, best, history = state["epoch"] + 1, state["best_metric"], state["history"]
+    print(f"Resumed from {path}: {start} epoch(s) done, best {monitor} = {best}")
+    saved = state.get("hyperparameters") or optimizer_hyperparameters(state["optimizer"]["param_groups"])
+    changes = apply_new_hyperparameters(optimizer, scheduler, saved, hyperparameters)
+    if changes:
+        print(f"changed on resume: {', '.join(changes)} (this run's values are used from epoch {start + 1} on)")
+    old_monitor, old_mode = state.get("monitor"), state.get("mode")
+    if old_monitor is not None and (old_monitor, old_mode) != (monitor, mode):
+        best = None
+        kept = ""
+        if (ckpt_dir / "best.pt").exists() and is_main_process():
+            safe = re.sub(r"[^\w.@-]", "_", old_monitor)
+            target = ckpt_dir / f"best_{safe}.pt"
+            os.replace(ckpt_dir / "best.pt", target)
+            path = target if Path(path).name == "best.pt" else path
+            kept = f"; the earlier best.pt (best by {old_monitor}) is kept as {target}"
+        print(f"monitor changed on resume: {old_monitor} ({old_mode}) -> {monitor} ({mode}): best.pt now "
+              f"tracks {monitor} from epoch {start + 1} on{kept}")
+    return start, best, history, path

@@ -26,8 +26,6 @@ from __future__ import annotations
 import contextlib
 import io
 import math
-import os
-import re
 import time
 from pathlib import Path
 from typing import Callable, Iterable
@@ -38,11 +36,7 @@ from tqdm.auto import tqdm
 
 from .checkpoint import (
     nonfinite_tensors,
-    read_checkpoint,
-    restore_checkpoint,
-    rng_state,
     save_checkpoint,
-    set_rng_state,
     unwrap,
 )
 from .device import autocast
@@ -51,9 +45,6 @@ from .distributed import (
     barrier,
     broadcast_buffers,
     broadcast_object,
-    gather_objects,
-    get_rank,
-    get_world_size,
     is_distributed,
     is_main_process,
     reduce_sums,
@@ -63,11 +54,11 @@ from .distributed import (
     wrap_model,
 )
 from .resume import (
-    apply_new_hyperparameters,
-    choose_resume_checkpoint,
     clean_temporaries,
     keep_earlier_run,
     optimizer_hyperparameters,
+    rank_states,
+    resume_run,
 )
 
 __all__ = ["train_epoch", "evaluate", "fit", "RunningStats"]
@@ -289,11 +280,11 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
                     hyperparameters, monitor, mode)
             path = None
             if main:
-                start, best, history, path = _resume(*args)
+                start, best, history, path = resume_run(*args)
             path = broadcast_object(path)
             if not main and path is not None:
                 with contextlib.redirect_stdout(io.StringIO()):
-                    start, best, history, _ = _resume(*args, path=path)
+                    start, best, history, _ = resume_run(*args, path=path)
         barrier()
     train_model, eval_loader = model, val_loader
     if distributed:
@@ -347,7 +338,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         if logger is not None and main:
             logger.log(row, step=epoch + 1)
         if ckpt_dir is not None:
-            ranks = _rank_states(generators) if distributed else None    # collective: every rank
+            ranks = rank_states(generators) if distributed else None    # collective: every rank
             kwargs = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                           ema=ema, epoch=epoch, best_metric=best, history=history, generators=generators,
                           stateful=stateful, monitor=monitor, mode=mode, hyperparameters=hyperparameters,
@@ -361,58 +352,6 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             saved_epoch = epoch + 1
     barrier()                               # rank 0's files are complete when fit returns
     return pd.DataFrame(history)
-
-
-def _rank_states(generators) -> list[dict]:
-    """Every rank's RNG and generator states (each rank draws its own augmentation)."""
-    return gather_objects({"rng": rng_state(),
-                           "generators": {name: g.get_state() for name, g in (generators or {}).items()}})
-
-
-def _restore_rank_states(state: dict, generators) -> None:
-    ranks = (state.get("extra") or {}).get("ranks")
-    if not ranks or len(ranks) != get_world_size():     # another number of processes: rank 0's states
-        return
-    mine = ranks[get_rank()]
-    set_rng_state(mine["rng"])
-    for name, g in (generators or {}).items():
-        if name in mine["generators"]:
-            g.set_state(mine["generators"][name].cpu())
-
-
-def _resume(ckpt_dir: Path, model, optimizer, scheduler, scaler, ema, device, generators, stateful,
-            hyperparameters, monitor, mode, path=None):
-    """Restore the run in ``ckpt_dir`` (or from ``path``, the file rank 0 chose); returns
-    (first epoch to train, best value, history, the file's path now or None)."""
-    if path is None:
-        path, state = choose_resume_checkpoint(ckpt_dir, map_location=device)
-    else:
-        state = read_checkpoint(path, map_location=device)
-    if state is None:
-        print(f"RESUME: no checkpoint in {ckpt_dir}, starting from scratch")
-        return 0, None, [], None
-    restore_checkpoint(state, path, model, optimizer, scheduler, scaler, ema, generators=generators,
-                       stateful=stateful)
-    _restore_rank_states(state, generators)
-    start, best, history = state["epoch"] + 1, state["best_metric"], state["history"]
-    print(f"Resumed from {path}: {start} epoch(s) done, best {monitor} = {best}")
-    saved = state.get("hyperparameters") or optimizer_hyperparameters(state["optimizer"]["param_groups"])
-    changes = apply_new_hyperparameters(optimizer, scheduler, saved, hyperparameters)
-    if changes:
-        print(f"changed on resume: {', '.join(changes)} (this run's values are used from epoch {start + 1} on)")
-    old_monitor, old_mode = state.get("monitor"), state.get("mode")
-    if old_monitor is not None and (old_monitor, old_mode) != (monitor, mode):
-        best = None
-        kept = ""
-        if (ckpt_dir / "best.pt").exists() and is_main_process():
-            safe = re.sub(r"[^\w.@-]", "_", old_monitor)
-            target = ckpt_dir / f"best_{safe}.pt"
-            os.replace(ckpt_dir / "best.pt", target)
-            path = target if Path(path).name == "best.pt" else path
-            kept = f"; the earlier best.pt (best by {old_monitor}) is kept as {target}"
-        print(f"monitor changed on resume: {old_monitor} ({old_mode}) -> {monitor} ({mode}): best.pt now "
-              f"tracks {monitor} from epoch {start + 1} on{kept}")
-    return start, best, history, path
 
 
 def _check_weights(model, ema, epoch: int, ckpt_dir, saved_epoch: int) -> None:
