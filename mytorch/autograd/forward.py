@@ -6,7 +6,7 @@ gives the Jacobian-vector product J v without ever forming J.
 """
 import numpy as np
 
-from ..nn.linear import as_float_array
+from ..arrays import as_float_array
 from .tensor import ArrayOps
 
 __all__ = ["Dual", "jvp"]

@@ -9,7 +9,7 @@ Broadcasting: a gradient is summed back to each input's shape (``unbroadcast``).
 """
 import numpy as np
 
-from ..nn.activation import stable_sigmoid
+from ..arrays import stable_sigmoid
 
 
 def unbroadcast(grad, shape):

@@ -6,7 +6,7 @@ orders the graph topologically and walks it from the output, applying each opera
 """
 import numpy as np
 
-from ..nn.linear import as_float_array
+from ..arrays import as_float_array
 from . import ops
 
 __all__ = ["Tensor"]

@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from .linear import as_float_array
+from ..arrays import as_float_array, stable_sigmoid
 
 __all__ = ["GELU", "Identity", "ReLU", "Sigmoid", "Softmax", "Swish", "Tanh"]
 
@@ -28,12 +28,6 @@ class _Activation:
 
     def __repr__(self):
         return f"{type(self).__name__}()"
-
-
-def stable_sigmoid(Z):
-    """1 / (1 + exp(-Z)) without overflow: exp is only taken of -|Z| (also used by autograd)."""
-    E = np.exp(-np.abs(Z))                               # in (0, 1]
-    return np.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E)).astype(Z.dtype, copy=False)
 
 
 class Identity(_Activation):

@@ -1,7 +1,7 @@
 """Batch normalization over the feature axis of (N, C) inputs, as in the course's HW1P1."""
 import numpy as np
 
-from .linear import as_float_array
+from ..arrays import as_float_array
 
 __all__ = ["BatchNorm1d"]
 

@@ -1,7 +1,7 @@
 """Inverted dropout, as in the course's HW1P1 bonus."""
 import numpy as np
 
-from .linear import as_float_array
+from ..arrays import as_float_array
 
 __all__ = ["Dropout"]
 

@@ -6,13 +6,9 @@ leading dimensions, so the weight gradients are summed over all of them.
 """
 import numpy as np
 
+from ..arrays import as_float_array
+
 __all__ = ["Linear"]
-
-
-def as_float_array(x):
-    """``x`` as an ndarray of float32 (kept when given) or else float64."""
-    x = np.asarray(x)
-    return x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)
 
 
 class Linear:
