@@ -12,8 +12,9 @@ other than PyTorch, the course's form is the default and PyTorch's is one argume
   (``scale_backward=True``: PyTorch's);
 - ``nn.RNNCell``: N(0, 1) initial weights drawn in the course's order, parameter gradients
   averaged over the batch (``init="uniform"``, ``batch_mean=False``: PyTorch's);
-- ``models.RNNPhonemeClassifier.backward``: every gradient and the returned dh_0 divided
-  by N (``batch_mean=False``: PyTorch's);
+- ``models.RNNPhonemeClassifier.backward``: the cells' gradients and the returned dh_0
+  divided by N, the output Linear's left as ``Linear.backward`` computes them
+  (``batch_mean=False``: PyTorch's);
 - ``nn.CTCLoss``: forward is the course's divergence -sum gamma log y, backward is not
   divided by the batch size (``convention="torch"``: -log P and its exact gradient);
 - ``autograd.Autograd``: the course's tape engine, beside ``autograd.Tensor``.

@@ -23,12 +23,15 @@ class RNNPhonemeClassifier:
     ``dLdx`` (N, T, I).
 
     Scale, where the course departs from PyTorch: the course feeds ``delta`` = softmax - y
-    per sample (its loss derivative is not averaged) and averages afterwards, so with
-    ``batch_mean=True`` (the default, its HW3P1 autograder's form) every gradient this model
-    reports (cells, output layer, the returned dh_0 and ``dLdx``) is that of L / N for the L
-    whose gradient ``delta`` is: with the course's per-sample delta they equal torch's
-    gradients of the mean cross-entropy, and with torch's (already averaged) delta they are
-    torch's / N. ``batch_mean=False`` reports the gradients of L itself (PyTorch's).
+    per sample (its loss derivative is not averaged) and averages afterwards, but only in
+    the recurrent part. With ``batch_mean=True`` (the default, its HW3P1 autograder's form)
+    the cells' gradients, the returned dh_0 and ``dLdx`` are those of L / N for the L whose
+    gradient ``delta`` is, while the output layer keeps what ``Linear.backward`` computes
+    from ``delta``, the gradient of L itself (its dLdW/dLdb are not divided). So with the
+    course's per-sample delta the cells, dh_0 and dLdx equal torch's gradients of the mean
+    cross-entropy and the output layer's are N times torch's; with torch's (already
+    averaged) delta the cells, dh_0 and dLdx are torch's / N and the output layer's are
+    torch's. ``batch_mean=False`` reports the gradients of L everywhere (PyTorch's).
     """
 
     def __init__(self, input_size, hidden_size, output_size, num_layers=2, *, batch_mean=True):
@@ -84,10 +87,7 @@ class RNNPhonemeClassifier:
         for cell in self.rnn:                        # the cells divide by N themselves
             cell.batch_mean = self.batch_mean
         dh = np.zeros((self.num_layers, N, self.hidden_size))   # dL/dh of every layer at t
-        dh[-1] = self.output_layer.backward(delta)
-        if self.batch_mean:
-            self.output_layer.dLdW = self.output_layer.dLdW / N
-            self.output_layer.dLdb = self.output_layer.dLdb / N
+        dh[-1] = self.output_layer.backward(delta)     # its dLdW, dLdb: never divided by N
         self.dLdx = np.zeros_like(self.x)
         for t in reversed(range(T)):
             for layer in reversed(range(self.num_layers)):

@@ -1,8 +1,10 @@
 """RNNPhonemeClassifier against torch.nn.RNN (tanh, batch_first) + torch.nn.Linear on the
 last time step, with copied weights, float64: logits, dL/dh_0, dL/dx and every parameter
-gradient (batch_mean=False: torch's; the course's batch_mean=True: torch's / N for the same
-delta, and torch's of the mean loss for the course's per-sample delta softmax - y); then
-training steps with mytorch.optim.Adam against torch.optim.Adam.
+gradient (batch_mean=False: torch's; the course's batch_mean=True: the cells', dh_0 and dx
+torch's / N for the same delta and torch's of the mean loss for the course's per-sample
+delta softmax - y, the output Linear's NOT divided: torch's for the same delta, N times
+torch's mean-loss gradient for the course's delta); then training steps with
+mytorch.optim.Adam against torch.optim.Adam.
 Tolerance: rtol=1e-9, atol=1e-10 (1e-8 after the training steps)."""
 import numpy as np
 import pytest
@@ -39,8 +41,9 @@ def paired_models(I, H, O, layers, batch_mean=False):
     return model, ref
 
 
-def assert_same_parameters(model, ref, grads, tol, factor=1.0):
-    """Weights (grads=False) or gradients (grads=True, mine = torch's * factor) agree."""
+def assert_same_parameters(model, ref, grads, tol, factor=1.0, output_factor=1.0):
+    """Weights (grads=False) or gradients (grads=True: the cells' = torch's * factor, the
+    output layer's = torch's * output_factor) agree."""
     pick = (lambda p: p.grad * factor) if grads else (lambda p: p.detach())
     for k, cell in enumerate(model.rnn):
         for mine, name in [("W_ih", "weight_ih"), ("W_hh", "weight_hh"),
@@ -49,6 +52,7 @@ def assert_same_parameters(model, ref, grads, tol, factor=1.0):
             np.testing.assert_allclose(getattr(cell, "d" + mine if grads else mine), theirs,
                                        err_msg=f"layer {k} {mine}", **tol)
     W, b = ("dLdW", "dLdb") if grads else ("W", "b")
+    pick = (lambda p: p.grad * output_factor) if grads else pick
     np.testing.assert_allclose(getattr(model.output_layer, W),
                                pick(ref.output_layer.weight).numpy(), **tol)
     np.testing.assert_allclose(getattr(model.output_layer, b).ravel(),
@@ -63,7 +67,7 @@ def test_classifier_matches_torch_rnn_and_linear(layers, N, T, I, H, O, seed, ze
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     model, ref = paired_models(I, H, O, layers, batch_mean)
-    factor = 1.0 / N if batch_mean else 1.0                # the course: torch's / N
+    factor = 1.0 / N if batch_mean else 1.0                # the course: cells torch's / N
     x = rng.normal(size=(N, T, I))
     h0 = np.zeros((layers, N, H)) if zero_h0 else rng.normal(size=(layers, N, H))
     delta = rng.normal(size=(N, O))
@@ -79,12 +83,14 @@ def test_classifier_matches_torch_rnn_and_linear(layers, N, T, I, H, O, seed, ze
         dh0 = model.backward(delta)
     np.testing.assert_allclose(dh0, h0_t.grad.numpy() * factor, **TOL)
     np.testing.assert_allclose(model.dLdx, x_t.grad.numpy() * factor, **TOL)
-    assert_same_parameters(model, ref, grads=True, tol=TOL, factor=factor)
+    assert_same_parameters(model, ref, grads=True, tol=TOL, factor=factor)  # output: torch's
 
 
 def test_course_delta_with_batch_mean_gives_torch_mean_loss_gradients():
     """The HW3P1 autograder's path: delta = softmax(logits) - onehot (per sample, not / N),
-    default batch_mean=True -> every gradient equals torch's for the MEAN cross-entropy."""
+    default batch_mean=True -> the cells' gradients and dh_0 equal torch's for the MEAN
+    cross-entropy; the output layer's are Linear.backward's of that delta, delta^T h_T and
+    sum(delta), i.e. N times torch's (the course does not average them)."""
     rng = np.random.default_rng(3)
     torch.manual_seed(3)
     N, T, I, H, O = 5, 4, 3, 6, 7
@@ -95,9 +101,12 @@ def test_course_delta_with_batch_mean_gives_torch_mean_loss_gradients():
     logits = model.forward(x)
     softmax = np.exp(logits - logits.max(1, keepdims=True))
     softmax /= softmax.sum(1, keepdims=True)
-    dh0 = model.backward(softmax - np.eye(O)[y])
+    delta = softmax - np.eye(O)[y]
+    dh0 = model.backward(delta)
     np.testing.assert_allclose(dh0, h0.grad.numpy(), **TOL)
-    assert_same_parameters(model, ref, grads=True, tol=TOL)
+    assert_same_parameters(model, ref, grads=True, tol=TOL, output_factor=N)
+    np.testing.assert_allclose(model.output_layer.dLdW, delta.T @ model.hiddens[-1][-1], **TOL)
+    np.testing.assert_allclose(model.output_layer.dLdb.ravel(), delta.sum(axis=0), **TOL)
     assert RNNPhonemeClassifier(I, H, O).batch_mean                # the course's default
 
 
