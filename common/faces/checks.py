@@ -1,7 +1,5 @@
-"""Checks of the HW2P2 data before training: where DATA_ROOT really is, and broken image files.
+"""Checks of the HW2P2 images before training (where DATA_ROOT is: ``common.layouts``).
 
-- ``locate_elsewhere``: a DATA_ROOT without ``cls_data/`` and ``ver_data/`` is an error naming the
-  folder one or two levels up or down that holds them, or the other homework's data it holds.
 - ``check_images``: every file of a split or pairs file read before the first epoch ("fast":
   JPEG start and end-of-image markers; "full": a decode), so a truncated download is named with
   all its broken files at once instead of failing a DataLoader worker mid-epoch.
@@ -12,63 +10,12 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from common.speech.io import detect_layout  # the speech layouts, as their readers recognise them
 
-__all__ = ["check_images", "locate_elsewhere", "visible"]
+__all__ = ["check_images"]
 
 _JPEG_START, _JPEG_END = b"\xff\xd8\xff", b"\xff\xd9"
 _SIGNATURES = {b"\x89PNG": "a PNG image", b"GIF8": "a GIF image", b"BM": "a BMP image", b"RIFF": "a WebP image",
                b"<": "a text/HTML file (an error page saved as .jpg?)", b"PK": "a zip archive"}
-
-
-def visible(entries):
-    """Entries whose names do not start with "." (macOS ._* files, .DS_Store)."""
-    return [p for p in entries if not p.name.startswith(".")]
-
-
-def _has_hw2p2(folder: Path) -> bool:
-    return (folder / "cls_data").is_dir() and (folder / "ver_data").is_dir()
-
-
-def _subfolders(folder: Path, limit: int = 200) -> list[Path]:
-    try:
-        entries = sorted(folder.iterdir())[:limit]
-    except OSError:
-        return []
-    return [p for p in visible(entries) if p.is_dir() and p.name != "__MACOSX"]
-
-
-def locate_elsewhere(root: Path, hint: str = "") -> None:
-    """``root`` lacks cls_data/ and ver_data/: raise naming where the layout is, or what it holds.
-
-    Looks one and two levels down and up; returns (to let the caller name what is missing) when
-    neither the layout nor another homework's data is found.
-    """
-    up = [(root.parent, "one level up"), (root.parent.parent, "two levels up")]
-    below = _subfolders(root)
-    down = [(c, "one level down") for c in below]
-    if len(below) <= 20:
-        down += [(g, "two levels down") for c in below for g in _subfolders(c, 50)]
-    for folder, where in [*down, *up]:
-        if _has_hw2p2(folder):
-            raise FileNotFoundError(
-                f"DATA_ROOT {root} does not hold the HW2P2 layout (cls_data/, ver_data/, val_pairs.txt), but it "
-                f"was found {where}: set DATA_ROOT = {str(folder)!r}")
-    other = _other_homework(root) or next((f"{h} (in {c})" for c in below if (h := _other_homework(c))), None)
-    if other:
-        raise FileNotFoundError(f"DATA_ROOT {root} holds {other}, not the HW2P2 faces (cls_data/, ver_data/): "
-                                f"point it at the face verification download. {hint}")
-
-
-def _other_homework(folder: Path) -> str | None:
-    """Which other homework's data ``folder`` holds, in words, or None."""
-    if (folder / "wiki.train.npy").exists() or (folder / "vocab.npy").exists():
-        return "the HW4P1 language-model data (wiki.*.npy)"
-    found = detect_layout(folder)
-    if found is None:
-        return None
-    names = " or ".join(h.upper() for h in found.split("|"))
-    return f"the {names} speech data (train-clean-100/, dev-clean/, test-clean/ with .npy features)"
 
 
 def _jpeg_problem(path: Path) -> str | None:

@@ -12,10 +12,10 @@
 - ``IdentityBatchSampler`` yields P identities x K images per batch for triplet mining.
 
 Every mistake a user can make with the folders raises an error that names the file and the fix,
-before training: ``check_hw2p2_root`` finds the layout one level up or down (or says which other
-homework's data DATA_ROOT holds), and every scan checks each image file (``check="fast"``: JPEG
+before training: ``common.layouts.check_hw2p2_root`` finds the layout one level up or down (or says
+which other homework's data DATA_ROOT holds), and every scan checks each image file (``check="fast"``: JPEG
 start and end-of-image markers, so a truncated file is found in seconds, not by a worker in the
-middle of an epoch; ``check="full"`` decodes every image); both live in ``common.faces.checks``.
+middle of an epoch; ``check="full"`` decodes every image, in ``common.faces.checks``).
 """
 from __future__ import annotations
 
@@ -28,17 +28,16 @@ import torch
 from PIL import Image, UnidentifiedImageError
 
 from common.engine.distributed import ShardedBatchSampler
+from common.layouts import HW2P2_HINT, visible
 
-from .checks import check_images, locate_elsewhere, visible
+from .checks import check_images
 
 __all__ = [
     "IMAGE_EXTENSIONS",
-    "KAGGLE_HINT",
     "FaceImages",
     "IdentityBatchSampler",
     "ImageList",
     "Pairs",
-    "check_hw2p2_root",
     "collate_images",
     "decode_jpeg",
     "default_workers",
@@ -48,9 +47,6 @@ __all__ = [
     "scan_test_split",
 ]
 
-KAGGLE_HINT = ("Download it with the Kaggle CLI: `kaggle competitions download -c "
-               "11785-hw-2-p-2-face-verification-fall-2024` and unzip it, then set DATA_ROOT to "
-               "the folder that holds cls_data/ (or set DEMO=True to use generated demo faces).")
 IMAGE_EXTENSIONS = (".jpg", ".jpeg")
 
 
@@ -68,32 +64,6 @@ class ImageList:
     @property
     def class_to_idx(self) -> dict[str, int]:
         return {c: i for i, c in enumerate(self.classes)}
-
-
-def check_hw2p2_root(root) -> dict[str, Path]:
-    """The paths of an HW2P2 data folder; a clear error when one is missing.
-
-    A DATA_ROOT one or two levels too high, or one level too low (``cls_data/``, ``ver_data/``,
-    ``cls_data/train``), is an error that names the folder where the layout was found; a
-    DATA_ROOT holding another homework's data says which.
-    """
-    root = Path(root)
-    if not root.is_dir():
-        near = ""
-        if root.parent.is_dir():
-            near = f" ({root.parent} holds: {sorted(p.name for p in visible(root.parent.iterdir()))[:10]})"
-        raise FileNotFoundError(f"HW2P2 data folder {root} does not exist{near}. {KAGGLE_HINT}")
-    paths = {"root": root, "cls_data": root / "cls_data", "ver_data": root / "ver_data",
-             "val_pairs": root / "val_pairs.txt", "test_pairs": root / "test_pairs.txt"}
-    if not paths["cls_data"].is_dir() and not paths["ver_data"].is_dir():
-        locate_elsewhere(root, KAGGLE_HINT)
-    for key in ("cls_data", "ver_data", "val_pairs", "test_pairs"):
-        if not paths[key].exists():
-            found = sorted(p.name for p in root.iterdir())[:10]
-            raise FileNotFoundError(
-                f"{paths[key]} is missing (found in {root}: {found}). DATA_ROOT must be the "
-                f"folder that holds cls_data/, ver_data/ and the pairs files. {KAGGLE_HINT}")
-    return paths
 
 
 def _check_image_name(path: Path, where: str) -> None:
@@ -115,7 +85,7 @@ def scan_split(split_dir, class_to_idx: dict[str, int] | None = None, check: str
     """
     split_dir = Path(split_dir)
     if not split_dir.is_dir():
-        raise FileNotFoundError(f"split folder {split_dir} does not exist. {KAGGLE_HINT}")
+        raise FileNotFoundError(f"split folder {split_dir} does not exist. {HW2P2_HINT}")
     if (split_dir / "labels.txt").is_file() and (split_dir / "images").is_dir():
         images = _scan_s25(split_dir, class_to_idx)
     else:
@@ -133,7 +103,7 @@ def _scan_imagefolder(split_dir: Path, class_to_idx) -> ImageList:
                          "layout has images/ plus labels.txt; move the file into its identity folder.")
     if not entries:
         raise ValueError(f"{split_dir} holds no identity folders (expected <identity>/*.jpg "
-                         f"or images/ + labels.txt). {KAGGLE_HINT}")
+                         f"or images/ + labels.txt). {HW2P2_HINT}")
     names = [p.name for p in entries]
     if class_to_idx is None:
         class_to_idx = {n: i for i, n in enumerate(names)}
@@ -175,7 +145,7 @@ def _scan_s25(split_dir: Path, class_to_idx) -> ImageList:
             raise ValueError(f"{labels_file}:{n}: expected 'img_path label', got {line!r}")
         rows.append((n, *parts))
     if not rows:
-        raise ValueError(f"{labels_file} lists no images. {KAGGLE_HINT}")
+        raise ValueError(f"{labels_file} lists no images. {HW2P2_HINT}")
     tokens = [lab for _, _, lab in rows]
     if class_to_idx is None:
         if all(t.lstrip("-").isdigit() for t in tokens):
@@ -310,9 +280,9 @@ def read_pairs(pairs_file, image_dir, labelled: bool | None = None, check: str |
     """
     pairs_file, image_dir = Path(pairs_file), Path(image_dir)
     if not pairs_file.is_file():
-        raise FileNotFoundError(f"pairs file {pairs_file} does not exist. {KAGGLE_HINT}")
+        raise FileNotFoundError(f"pairs file {pairs_file} does not exist. {HW2P2_HINT}")
     if not image_dir.is_dir():
-        raise FileNotFoundError(f"image folder {image_dir} does not exist. {KAGGLE_HINT}")
+        raise FileNotFoundError(f"image folder {image_dir} does not exist. {HW2P2_HINT}")
     folders = [image_dir, pairs_file.parent]
     index: dict[str, int] = {}
     images: list[Path] = []

@@ -23,7 +23,8 @@ from tqdm.auto import tqdm
 
 from common.engine.distributed import broadcast_tensor, shard, shard_slice
 
-from .io import DataFormatError, check_split_dims, cmvn, feature_shapes, read_frame_labels, split_files
+from .io import check_split_dims, cmvn, feature_shapes, read_frame_labels, split_files
+from common.layouts import DataFormatError
 
 __all__ = ["FrameStore", "load_frame_store", "FrameBatches", "PAD_LABEL"]
 

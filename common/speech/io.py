@@ -3,65 +3,27 @@
 Utterance files are always read in sorted file-name order: submissions index frames and
 utterances in that order. Every malformed input raises ``DataFormatError`` naming the
 file and the fix, before any training starts. Every reader entry point first calls
-``locate_data_root(root, homework)``, which recognises a DATA_ROOT one level too high or
-too low, or one that holds another homework's layout, and says so.
+``common.layouts.locate_data_root(root, homework)``, which recognises a DATA_ROOT one level too
+high or too low, or one that holds another homework's layout, and says so.
 """
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from common.layouts import LAYOUTS, DataFormatError, locate_data_root, require_dir
 from common.vocab import HW1_PHONEMES
 
-__all__ = ["PHONEMES", "PHONEME_TO_INDEX", "NUM_PHONEME_CLASSES", "DataFormatError", "LAYOUTS",
-           "require_dir", "utterance_files", "paired_files", "feature_shapes", "check_split_dims",
-           "read_frame_labels", "read_symbols", "cmvn", "encode_phonemes", "detect_layout",
-           "locate_data_root", "split_files"]
+__all__ = ["PHONEMES", "PHONEME_TO_INDEX", "NUM_PHONEME_CLASSES", "utterance_files", "paired_files", "feature_shapes",
+           "check_split_dims", "read_frame_labels", "read_symbols", "cmvn", "encode_phonemes", "split_files"]
 
 # DATA.md, HW1P2: derived from the one vocabulary (common.vocab.HW1_PHONEMES)
 PHONEMES = HW1_PHONEMES.tokens
 PHONEME_TO_INDEX = HW1_PHONEMES.index
 NUM_PHONEME_CLASSES = 40  # frames are never labelled [SOS]/[EOS]
 _SOS, _EOS = "[SOS]", "[EOS]"
-
-
-class DataFormatError(ValueError):
-    """A data folder or file that does not match the competition layout."""
-
-
-@dataclass(frozen=True)
-class Layout:
-    name: str          # "HW1P2"
-    features: str      # sub-folder of each split holding the features
-    labels: str        # sub-folder holding transcripts
-    folder: str        # name of the unzipped Kaggle folder
-    download: str      # how to get it
-
-    def hint(self, root) -> str:
-        return (f"Expected the {self.name} layout {root}/train-clean-100/{self.features}/*.npy (and "
-                f"{self.labels}/): {self.download}, or set DEMO=True.")
-
-
-LAYOUTS = {
-    "hw1p2": Layout("HW1P2", "mfcc", "transcript", "11-785-f24-hw1p2",
-                    "download it with `kaggle competitions download -c 11785-hw1p2-f24` and unzip"),
-    "hw3p2": Layout("HW3P2", "mfcc", "transcript", "11-785-f24-hw3p2",
-                    "download it with `kaggle competitions download -c hw3p2-785-f24` and unzip"),
-    "hw4p2": Layout("HW4P2", "fbank", "text", "hw4p2",
-                    "download the HW4P2 data from the course's Kaggle competition and unzip it"),
-}
-_SPLITS = ("train-clean-100", "dev-clean", "test-clean")
-
-
-def require_dir(path, hint: str = "") -> Path:
-    """``path`` as a Path if it is a folder, else a DataFormatError naming it and ``hint``."""
-    path = Path(path)
-    if not path.is_dir():
-        raise DataFormatError(f"folder {path} does not exist. {hint}".strip())
-    return path
 
 
 def _is_resource_fork(p: Path) -> bool:
@@ -244,97 +206,6 @@ def cmvn(features: np.ndarray, eps: float = 1e-8) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------
 # Which layout does a folder hold?
-def _split_dirs(folder: Path, features: str) -> list[Path]:
-    try:
-        children = sorted(p for p in folder.iterdir() if p.is_dir())
-    except OSError:
-        return []
-    return [c for c in children if (c / features).is_dir()]
-
-
-def _phoneme_kind(folder: Path) -> str | None:
-    """"hw1p2" (frame labels: T + 2 per transcript), "hw3p2" (phoneme sequences, far shorter
-    than the frames) or None (undecided) for a folder with mfcc/ and transcript/ splits."""
-    votes = []
-    for split in _split_dirs(folder, "mfcc"):
-        if (split / "random_submission.csv").exists():
-            return "hw3p2"
-        labels = split / "transcript"
-        if not labels.is_dir():
-            continue
-        names = sorted(p.name for p in labels.iterdir() if p.suffix == ".npy" and not _is_resource_fork(p))
-        for name in names[:3]:
-            try:
-                t = np.load(split / "mfcc" / name, mmap_mode="r").shape[0]
-                n = len(np.load(labels / name, allow_pickle=False))
-            except Exception:  # noqa: BLE001 (unreadable files get their own error later)
-                continue
-            votes.append("hw1p2" if n == t + 2 else "hw3p2" if n < t / 2 else None)
-        if votes:
-            break
-    if "hw1p2" in votes:
-        return "hw1p2"
-    if votes and all(v == "hw3p2" for v in votes):
-        return "hw3p2"
-    name = folder.name.lower()
-    return "hw1p2" if "hw1p2" in name else "hw3p2" if "hw3p2" in name else None
-
-
-def detect_layout(folder) -> str | None:
-    """The homework whose layout ``folder`` holds: "hw1p2", "hw3p2", "hw4p2", "hw1p2|hw3p2"
-    (mfcc and transcripts, undecided), or None."""
-    folder = Path(folder)
-    if not folder.is_dir():
-        return None
-    if _split_dirs(folder, "fbank"):
-        return "hw4p2"
-    if _split_dirs(folder, "mfcc"):
-        return _phoneme_kind(folder) or "hw1p2|hw3p2"
-    return None
-
-
-def _matches(found: str | None, homework: str) -> bool:
-    return found is not None and homework in found.split("|")
-
-
-def locate_data_root(root, homework: str, split: str | None = None) -> Path:
-    """``root`` as a Path if it holds ``homework``'s layout ("hw1p2" | "hw3p2" | "hw4p2").
-
-    ``split`` only names the folder in the message when nothing is found.
-
-    Otherwise a DataFormatError that says what is there: the layout found one level up or
-    down (and the DATA_ROOT to use), another homework's layout, or how to download the data.
-    """
-    if homework not in LAYOUTS:
-        raise ValueError(f"homework must be one of {sorted(LAYOUTS)}, got {homework!r}")
-    root, layout = Path(root), LAYOUTS[homework]
-    found = detect_layout(root)
-    if _matches(found, homework):
-        return root
-    if found is not None:
-        others = " or ".join(LAYOUTS[h].name for h in found.split("|"))
-        raise DataFormatError(
-            f"DATA_ROOT {root} holds the {others} layout ({LAYOUTS[found.split('|')[0]].features}/ and "
-            f"{LAYOUTS[found.split('|')[0]].labels}/ per split), not {layout.name}'s. Point it at the "
-            f"{layout.name} download (folder {layout.folder}/). {layout.hint(root)}")
-    candidates = [("one level up", root.parent)]
-    if root.is_dir():
-        below = sorted(p for p in root.iterdir() if p.is_dir())[:100]
-        below += [q for p in below if p.name == layout.folder or p.name.startswith(("hw", "11"))
-                  for q in sorted(p.iterdir()) if q.is_dir()][:100]
-        candidates += [("one level down" if c.parent == root else "two levels down", c) for c in below]
-    for where, folder in candidates:
-        if _matches(detect_layout(folder), homework):
-            raise DataFormatError(
-                f"DATA_ROOT {root} does not hold the {layout.name} layout, but it was found {where} at "
-                f"{folder}: set DATA_ROOT = {str(folder)!r}")
-    if not root.is_dir():
-        raise DataFormatError(f"folder {root} does not exist. {layout.hint(root)}")
-    missing = root / (split or "train-clean-100") / layout.features
-    raise DataFormatError(f"folder {missing} does not exist ({root} holds no split folder with "
-                          f"{layout.features}/). {layout.hint(root)}")
-
-
 def split_files(root, homework: str, split: str, labels: bool | None = None,
                 max_utterances: int | None = None) -> tuple[Path, list[Path], list[Path] | None]:
     """(located root, feature files, their label files or None) of one split, in sorted order.

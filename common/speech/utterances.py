@@ -27,17 +27,8 @@ from tqdm.auto import tqdm
 from common.vocab import HW3_PHONEMES, HW4_CHARS
 
 from .batching import BucketBatchSampler, SpeechBatch, collate_utterances, padding_fraction
-from .io import (
-    LAYOUTS,
-    DataFormatError,
-    check_split_dims,
-    feature_shapes,
-    locate_data_root,
-    read_symbols,
-    require_dir,
-    split_files,
-    utterance_files,
-)
+from .io import check_split_dims, feature_shapes, read_symbols, split_files, utterance_files
+from common.layouts import DataFormatError, LAYOUTS, locate_data_root, require_dir
 from .io import cmvn as utterance_cmvn
 
 __all__ = ["UtteranceStore", "Utterance", "load_hw3p2", "load_hw4p2", "read_text", "read_lm_text",

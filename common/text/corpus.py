@@ -26,7 +26,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from common.speech.io import DataFormatError, require_dir, utterance_files
+from common.speech.io import utterance_files
+from common.layouts import DataFormatError, require_dir
 from common.vocab import Vocab
 
 __all__ = ["DataFormatError", "read_wikitext", "read_wikitext_vocab", "read_transcripts", "tokenize",

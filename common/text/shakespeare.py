@@ -17,7 +17,7 @@ import re
 from functools import lru_cache
 from pathlib import Path
 
-from common.speech.io import DataFormatError
+from common.layouts import DataFormatError
 
 __all__ = ["shakespeare_dir", "shakespeare_works", "shakespeare_lines", "INSTALL_HINT"]
 

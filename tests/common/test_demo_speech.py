@@ -337,7 +337,7 @@ def test_context_beats_single_frames(hw1_more):
 # --- the readers and vocabularies read what the generator writes ----------------------------------
 def test_demo_layouts_load_through_the_readers_and_vocabularies(roots):
     from common.speech.frames import load_frame_store
-    from common.speech.io import detect_layout
+    from common.layouts import detect_layout
     from common.speech.utterances import load_hw3p2, load_hw4p2, read_lm_text
     from common.vocab import HW1_PHONEMES, HW3_PHONEMES, HW4_CHARS
 

@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from common.speech.frames import FrameBatches, load_frame_store
-from common.speech.io import PHONEMES, DataFormatError, cmvn, encode_phonemes
+from common.speech.io import PHONEMES, cmvn, encode_phonemes
+from common.layouts import DataFormatError
 from tests.common.speech_fixtures import write_split
 
 

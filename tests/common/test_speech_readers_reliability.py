@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from common.speech.frames import load_frame_store
-from common.speech.io import DataFormatError, detect_layout, locate_data_root
+from common.layouts import DataFormatError, detect_layout, locate_data_root
 from common.speech.utterances import load_hw3p2, load_hw4p2, read_lm_text
 from tests.common.speech_fixtures import write_hw3_split, write_hw4_split, write_split
 

@@ -8,17 +8,8 @@ import torch
 from PIL import Image
 
 from common.demo.faces import FaceDemoSize, write_hw2p2
-from common.faces.data import (
-    FaceImages,
-    IdentityBatchSampler,
-    check_hw2p2_root,
-    collate_images,
-    decode_jpeg,
-    make_loader,
-    read_pairs,
-    scan_split,
-    scan_test_split,
-)
+from common.faces.data import FaceImages, IdentityBatchSampler, collate_images, decode_jpeg, make_loader, read_pairs, scan_split, scan_test_split
+from common.layouts import check_hw2p2_root
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from common.demo.speech import write_hw3p2
-from common.speech.io import DataFormatError
+from common.layouts import DataFormatError
 from common.speech.utterances import load_hw3p2
 
 SPLIT = "train-clean-100"

@@ -10,7 +10,7 @@ import torch
 from common.demo.speech import write_hw4p2
 from common.lm.checkpoint import LMCheckpointError, save_lm
 from common.notebook.execute import REPO_ROOT, run_notebook
-from common.speech.io import DataFormatError
+from common.layouts import DataFormatError
 from common.speech.transformer import notebook_namespace
 from common.vocab import HW4_CHARS, Vocab
 
