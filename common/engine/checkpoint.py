@@ -6,7 +6,14 @@ A checkpoint is a dict saved with ``torch.save``::
      "model": state_dict, "optimizer": ..., "scheduler": ..., "scaler": ..., "ema": ...,
      "rng": {"python", "numpy", "torch", "cuda"}, "generators": {name: state},
      "stateful": {name: state_dict}, "history": [row dicts], "extra": {...},
-     "optimizer_class": "AdamW", "hyperparameters": [per param group], "monitor": str, "mode": str}
+     "optimizer_class": "AdamW", "hyperparameters": [per param group], "monitor": str, "mode": str,
+     "metadata": {"model_args": {...}, "vocab": [...], ...}}
+
+``metadata`` is what rebuilds and checks the model without the notebook that trained it (as
+nanoGPT's ``model_args``): the constructor's arguments and the vocabulary (token strings in id
+order). ``rebuild_model(path, build)`` makes the model from the file alone; ``check_metadata``
+refuses a checkpoint whose configuration or vocabulary differs from this run's, naming both
+(a same-size vocabulary in another order would otherwise load silently).
 
 ``generators`` are the task's own ``torch.Generator`` objects (e.g. the one that draws the
 device-side augmentations) and ``stateful`` any object with ``state_dict``/``load_state_dict``
@@ -31,7 +38,8 @@ import torch
 from .files import atomic_write
 
 __all__ = ["CheckpointError", "save_checkpoint", "load_checkpoint", "read_checkpoint", "restore_checkpoint",
-           "rng_state", "set_rng_state", "unwrap", "nonfinite_tensors"]
+           "rng_state", "set_rng_state", "unwrap", "nonfinite_tensors", "check_metadata", "check_run_metadata",
+           "rebuild_model", "plain_metadata"]
 
 FORMAT = "idl-notebooks-checkpoint"
 VERSION = 1
@@ -104,8 +112,11 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, scaler=None,
                     epoch: int = 0, best_metric: float | None = None, history=None,
                     extra: dict | None = None, generators: dict | None = None, stateful: dict | None = None,
                     monitor: str | None = None, mode: str | None = None, hyperparameters=None,
-                    check_finite: bool = True) -> Path:
+                    check_finite: bool = True, metadata: dict | None = None) -> Path:
     """Write a resumable checkpoint atomically (temporary file + rename) and return its path.
+
+    ``metadata``: the model's configuration and vocabulary, e.g. ``{"model_args": {...},
+    "vocab": [...]}`` (plain values: numbers, strings, lists, dicts), checked on load.
 
     ``check_finite``: weights (model and EMA) with NaN/inf raise ``FloatingPointError`` and
     ``path`` is left as it was (``fit`` checks once itself and passes False).
@@ -135,6 +146,7 @@ def save_checkpoint(path, *, model, optimizer=None, scheduler=None, scaler=None,
         "monitor": monitor, "mode": mode,
         "history": list(history) if history is not None else [],
         "extra": extra or {},
+        "metadata": plain_metadata(metadata),
     }
     with atomic_write(path, "wb") as f:
         torch.save(state, f)
@@ -223,12 +235,107 @@ def restore_checkpoint(state: dict, path, model=None, optimizer=None, scheduler=
 
 def load_checkpoint(path, model=None, optimizer=None, scheduler=None, scaler=None, ema=None,
                     map_location="cpu", restore_rng: bool = True, generators: dict | None = None,
-                    stateful: dict | None = None) -> dict:
+                    stateful: dict | None = None, metadata: dict | None = None) -> dict:
     """Restore what is given from ``path`` and return the checkpoint dict.
 
     Raises ``CheckpointError`` with the file name and the fix for a missing, truncated or
-    foreign file, one whose weights do not fit ``model``, or one saved with another optimizer.
+    foreign file, one whose weights do not fit ``model``, one saved with another optimizer, or
+    (``metadata`` given) one whose configuration or vocabulary differs from ``metadata``.
     """
     path = Path(path)
-    return restore_checkpoint(read_checkpoint(path, map_location), path, model, optimizer, scheduler, scaler,
+    state = read_checkpoint(path, map_location)
+    if metadata is not None:
+        check_metadata(state, metadata, path)
+    return restore_checkpoint(state, path, model, optimizer, scheduler, scaler,
                               ema, restore_rng=restore_rng, generators=generators, stateful=stateful)
+
+
+def plain_metadata(metadata: dict | None) -> dict:
+    """``metadata`` as plain Python values (tuples -> lists, numpy scalars -> numbers, paths -> str),
+    so that it loads with ``weights_only=True`` and compares equal after a round trip."""
+    def plain(v):
+        if isinstance(v, dict):
+            return {str(k): plain(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [plain(x) for x in v]
+        if v is None or isinstance(v, str):
+            return None if v is None else str(v)
+        if isinstance(v, (bool, int, float)):       # exact built-in types (np.float64 is a float subclass)
+            return bool(v) if isinstance(v, bool) else int(v) if isinstance(v, int) else float(v)
+        if hasattr(v, "item") and getattr(v, "ndim", 1) == 0:     # numpy / torch scalar
+            return v.item()
+        if hasattr(v, "tolist"):
+            return v.tolist()
+        if isinstance(v, Path):
+            return str(v)
+        raise TypeError(f"checkpoint metadata must hold plain values (numbers, strings, lists, dicts); "
+                        f"got {type(v).__name__}: {v!r:.80}")
+    return plain(metadata or {})
+
+
+def _describe(value, limit: int = 12) -> str:
+    if isinstance(value, list) and len(value) > limit:
+        return f"[{', '.join(map(repr, value[:limit]))}, ... ({len(value)} entries)]"
+    return repr(value)
+
+
+def _difference(key: str, saved, current) -> str:
+    if isinstance(saved, list) and isinstance(current, list):
+        if len(saved) != len(current):
+            return f"{key}: {len(saved)} entries in the checkpoint, {len(current)} here"
+        i = next(i for i, (a, b) in enumerate(zip(saved, current)) if a != b)
+        return (f"{key} differs first at index {i}: checkpoint {saved[i]!r}, here {current[i]!r} "
+                f"(checkpoint {_describe(saved)}, here {_describe(current)})")
+    if isinstance(saved, dict) and isinstance(current, dict):
+        keys = sorted(set(saved) | set(current))
+        return "; ".join(f"{key}.{k}: checkpoint {saved.get(k, '(absent)')!r}, here {current.get(k, '(absent)')!r}"
+                         for k in keys if saved.get(k, "(absent)") != current.get(k, "(absent)"))
+    return f"{key}: checkpoint {saved!r}, here {current!r}"
+
+
+def check_metadata(state: dict, metadata: dict, path) -> None:
+    """Refuse (``CheckpointError``) a checkpoint whose metadata differs from ``metadata`` in a key both
+    hold, naming each difference and both values. A checkpoint written before metadata existed passes
+    with a printed note (nothing to compare)."""
+    saved = state.get("metadata") or {}
+    current = plain_metadata(metadata)
+    if not saved:
+        print(f"note: {path} holds no configuration or vocabulary (an older checkpoint): not checked")
+        return
+    diffs = [_difference(k, saved[k], current[k]) for k in current if k in saved and saved[k] != current[k]]
+    if diffs:
+        raise CheckpointError(
+            f"{path} was trained with another configuration or vocabulary than this notebook's: "
+            + " | ".join(diffs) + ". Set the notebook's parameters to the checkpoint's values (its metadata: "
+            "read_checkpoint(path)['metadata']), or train a new model (TRAIN=True, RESUME=False)")
+
+
+def check_run_metadata(checkpoint_dir, metadata: dict) -> None:
+    """``check_metadata`` against the file a resume of ``checkpoint_dir`` would use (``last.pt``, else
+    ``best.pt``); nothing to check when neither is readable (the resume itself reports that)."""
+    for name in ("last.pt", "best.pt"):
+        path = Path(checkpoint_dir) / name
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except Exception:   # missing or unreadable: the resume chooses and reports
+            continue
+        if isinstance(state, dict) and state.get("format") == FORMAT:
+            check_metadata(state, metadata, path)
+            return
+
+
+def rebuild_model(path, build, metadata: dict | None = None, map_location="cpu") -> tuple[torch.nn.Module, dict]:
+    """The model of checkpoint ``path`` rebuilt from the file alone: ``build(**model_args)`` with the
+    saved ``metadata["model_args"]``, its weights loaded; returns (model, checkpoint dict).
+    ``metadata`` (this notebook's), when given, is checked first (``check_metadata``)."""
+    path = Path(path)
+    state = read_checkpoint(path, map_location)
+    if metadata is not None:
+        check_metadata(state, metadata, path)
+    model_args = (state.get("metadata") or {}).get("model_args")
+    if model_args is None:
+        raise CheckpointError(f"{path} holds no model_args (saved without metadata): build the model with the "
+                              "parameters of the run that trained it and use load_checkpoint instead")
+    model = build(**model_args)
+    restore_checkpoint(state, path, model, restore_rng=False)
+    return model, state

@@ -109,3 +109,50 @@ def test_missing_generator_state_is_a_clear_error(tmp_path):
     path = save_checkpoint(tmp_path / "c.pt", model=nn.Linear(3, 2), epoch=0)
     with pytest.raises(CheckpointError, match="no state for the generator 'augment'"):
         load_checkpoint(path, nn.Linear(3, 2), generators={"augment": torch.Generator()})
+
+
+# --- configuration and vocabulary in the checkpoint (metadata) ---
+
+META = {"model_args": {"hidden": 16, "layers": 2}, "vocab": ["<blank>", "a", "b", "c"]}
+
+
+def _fit_with(metadata, ckpt, epochs=1, resume=False):
+    model, opt, sched, loader = _problem()
+    return fit(model, opt, loader, _loss, epochs=epochs, device="cpu", val_loader=loader, checkpoint_dir=ckpt,
+               resume=resume, metadata=metadata)
+
+
+def test_metadata_is_saved_and_a_same_size_vocabulary_in_another_order_is_refused(tmp_path):
+    _fit_with(META, tmp_path)
+    assert torch.load(tmp_path / "last.pt", weights_only=True)["metadata"] == META
+    shuffled = {**META, "vocab": ["<blank>", "b", "a", "c"]}      # same size: the weights would load silently
+    with pytest.raises(CheckpointError, match=r"vocab differs first at index 1: checkpoint 'a', here 'b'"):
+        _fit_with(shuffled, tmp_path, epochs=2, resume=True)
+    with pytest.raises(CheckpointError, match=r"model_args.layers: checkpoint 2, here 3"):
+        _fit_with({**META, "model_args": {"hidden": 16, "layers": 3}}, tmp_path, epochs=2, resume=True)
+    model, *_ = _problem()
+    with pytest.raises(CheckpointError, match="another configuration or vocabulary"):
+        load_checkpoint(tmp_path / "best.pt", model, metadata=shuffled)
+    h = _fit_with(META, tmp_path, epochs=2, resume=True)            # the same metadata resumes
+    assert list(h["epoch"]) == [1, 2]
+
+
+def test_rebuild_model_from_the_checkpoint_alone(tmp_path):
+    import numpy as np
+
+    from common.engine.checkpoint import rebuild_model
+
+    def build(hidden, layers):
+        return nn.Sequential(nn.Linear(6, hidden), *[nn.Linear(hidden, hidden) for _ in range(layers - 1)],
+                             nn.Linear(hidden, 2))
+
+    model = build(hidden=np.int64(8), layers=3)
+    save_checkpoint(tmp_path / "m.pt", model=model, metadata={"model_args": {"hidden": np.int64(8), "layers": 3},
+                                                               "vocab": ("x", "y")})
+    rebuilt, state = rebuild_model(tmp_path / "m.pt", build)
+    assert state["metadata"] == {"model_args": {"hidden": 8, "layers": 3}, "vocab": ["x", "y"]}
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(rebuilt.state_dict()[k], v, rtol=0, atol=0)
+    with pytest.raises(CheckpointError, match="holds no model_args"):
+        save_checkpoint(tmp_path / "bare.pt", model=model)
+        rebuild_model(tmp_path / "bare.pt", build)
