@@ -35,6 +35,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .checkpoint import (
+    check_run_metadata,
     nonfinite_tensors,
     save_checkpoint,
     unwrap,
@@ -202,7 +203,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         amp_dtype=None, scaler=None, grad_accum_steps: int = 1, max_grad_norm: float | None = None,
         ema=None, checkpoint_dir=None, resume: bool = False, monitor: str = "val_loss",
         mode: str = "min", logger=None, generators: dict | None = None, stateful: dict | None = None,
-        keep_earlier: bool = True, ddp_options: dict | None = None) -> pd.DataFrame:
+        keep_earlier: bool = True, ddp_options: dict | None = None,
+        metadata: dict | None = None) -> pd.DataFrame:
     """Train for ``epochs`` epochs and return the history (one row per epoch).
 
     - ``scheduler_interval``: "step" (stepped per optimizer step, e.g. warmup + cosine) or
@@ -215,6 +217,9 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     - ``logger``: anything with ``log(dict, step=int)`` (a wandb run), or None.
     - ``generators``: named ``torch.Generator`` objects that ``compute_loss`` draws from
       (augmentation); checkpointed and restored so that a resume stays bit-identical.
+    - ``metadata``: the model's configuration and vocabulary (``{"model_args": ..., "vocab": ...}``),
+      saved in every checkpoint; ``resume=True`` refuses a checkpoint whose metadata differs
+      (``common.engine.checkpoint.check_metadata``: both values named).
     - ``stateful``: named objects with ``state_dict()``/``load_state_dict()`` (e.g. a bucketing
       batch sampler), saved in every checkpoint and restored on resume; before each epoch
       ``obj.set_epoch(epoch)`` (0-based) is called on every one that has it.
@@ -274,6 +279,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             clean_temporaries(ckpt_dir)
             if not resume:
                 keep_earlier_run(ckpt_dir, keep=keep_earlier)
+        if resume and metadata is not None:
+            check_run_metadata(ckpt_dir, metadata)      # another configuration or vocabulary: refused
         if resume:
             # rank 0 chooses the file (and may set an unusable one aside), then the others read it
             args = (ckpt_dir, model, optimizer, scheduler, scaler, ema, device, generators, stateful,
@@ -342,7 +349,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             kwargs = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                           ema=ema, epoch=epoch, best_metric=best, history=history, generators=generators,
                           stateful=stateful, monitor=monitor, mode=mode, hyperparameters=hyperparameters,
-                          check_finite=False, extra={"ranks": ranks} if ranks else None)  # checked above
+                          check_finite=False, extra={"ranks": ranks} if ranks else None,  # checked above
+                          metadata=metadata)
             # best.pt first: a kill between the two writes leaves last.pt one epoch behind (that epoch is
             # trained again, identically), never a last.pt whose best value has no best.pt to go with it
             if main:
