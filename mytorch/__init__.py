@@ -12,6 +12,8 @@ other than PyTorch, the course's form is the default and PyTorch's is one argume
   (``scale_backward=True``: PyTorch's);
 - ``nn.RNNCell``: N(0, 1) initial weights drawn in the course's order, parameter gradients
   averaged over the batch (``init="uniform"``, ``batch_mean=False``: PyTorch's);
+- ``nn.GRUCell``: N(0, 1) initial weights drawn in the course's order (``init="uniform"``:
+  PyTorch's);
 - ``models.RNNPhonemeClassifier.backward``: the cells' gradients and the returned dh_0
   divided by N, the output Linear's left as ``Linear.backward`` computes them
   (``batch_mean=False``: PyTorch's);

@@ -7,6 +7,13 @@
 
 Gradients ACCUMULATE over ``backward`` calls until ``zero_grad()`` (a cell runs once per
 time step); nothing is divided by the batch size.
+
+Initialisation, where the course departs from PyTorch: twelve ``np.random.randn`` (N(0, 1))
+draws from the global NumPy generator, in the order Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, brx, bzx,
+bnx, brh, bzh, bnh (the HW3P1 autograder seeds the generator, builds the cell, then draws
+more values, e.g. ``CharacterPredictor``'s ``projection.W``, so both the values and the
+generator's state afterwards must be the course's); PyTorch draws U(-1/sqrt(H), 1/sqrt(H))
+(``init="uniform"``).
 """
 import numpy as np
 
@@ -24,16 +31,25 @@ def sigmoid(z):
 
 
 class GRUCell:
-    """``GRUCell(input_size, hidden_size)``: ``Wrx, Wzx, Wnx`` (H, I), ``Wrh, Wzh, Wnh``
-    (H, H), biases (H,), gradients ``dWrx`` ... ``dbnh``. ``forward`` takes a batch
-    x (N, I), h (N, H), or a single sample x (I,), h (H,) as in the course's GRU part."""
+    """``GRUCell(input_size, hidden_size, *, init="randn")``: ``Wrx, Wzx, Wnx`` (H, I),
+    ``Wrh, Wzh, Wnh`` (H, H), biases (H,), gradients ``dWrx`` ... ``dbnh``. ``forward``
+    takes a batch x (N, I), h (N, H), or a single sample x (I,), h (H,) as in the course's
+    GRU part. ``init="randn"`` (the course's, see the module docstring) or ``"uniform"``
+    (PyTorch's)."""
 
     param_grads = tuple((name, "d" + name) for name in WEIGHT_NAMES)
 
-    def __init__(self, input_size, hidden_size):
+    def __init__(self, input_size, hidden_size, *, init="randn"):
         self.input_size, self.hidden_size = int(input_size), int(hidden_size)
-        self.init_weights(*(uniform_init(shape, self.hidden_size)
-                            for shape in self.weight_shapes()))
+        shapes = self.weight_shapes()
+        if init == "randn":
+            weights = [np.random.randn(*shape) for shape in shapes]   # the course's order
+        elif init == "uniform":
+            weights = [uniform_init(shape, self.hidden_size) for shape in shapes]
+        else:
+            raise ValueError(f"GRUCell: init must be 'randn' (the course's) or 'uniform' "
+                             f"(PyTorch's), got {init!r}")
+        self.init_weights(*weights)
 
     def weight_shapes(self):
         """Shapes of the parameters in the init_weights order."""

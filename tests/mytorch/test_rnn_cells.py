@@ -92,6 +92,25 @@ def gru_weights_from_torch(ref):
     return [*split(w_ih), *split(w_hh), *split(b_ih), *split(b_hh)]
 
 
+def test_gru_cell_default_init_is_the_course_randn_order():
+    """Twelve np.random.randn draws, Wrx, Wzx, Wnx, Wrh, Wzh, Wnh, brx, bzx, bnx, brh, bzh,
+    bnh, and nothing else: the global generator's next draw is the course's too."""
+    I, H = 5, 3
+    np.random.seed(11785)
+    cell = GRUCell(I, H)
+    after = np.random.rand(4)
+    np.random.seed(11785)
+    shapes = [(H, I)] * 3 + [(H, H)] * 3 + [(H,)] * 6
+    expected = [np.random.randn(*shape) for shape in shapes]
+    for name, value in zip(WEIGHT_NAMES, expected):
+        np.testing.assert_array_equal(getattr(cell, name), value, err_msg=name)
+    np.testing.assert_array_equal(after, np.random.rand(4))
+    uniform = GRUCell(I, H, init="uniform")
+    assert all(np.abs(getattr(uniform, name)).max() <= 1 / np.sqrt(H) for name in WEIGHT_NAMES)
+    with pytest.raises(ValueError, match="init must be"):
+        GRUCell(2, 3, init="xavier")
+
+
 @given(st.data(), st.integers(1, 4), sizes, sizes, sizes)
 def test_gru_cell_matches_torch_through_time(data, T, N, I, H):
     xs, h0, deltas = draw_problem(data, T, N, I, H)
