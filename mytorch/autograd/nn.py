@@ -117,13 +117,14 @@ class MSELoss(_LossFN):
 
 
 class SoftmaxCrossEntropy(_LossFN):
-    """loss_val = mean over the N rows of -sum_c y log softmax(y_hat), one tape operation
+    """loss_val = mean over the N rows of -sum_c y log softmax(y_hat), an array of shape (1,)
+    as in the course's handout (``np.array([L])``), one tape operation
     (``SoftmaxCrossEntropy_backward``); y one-hot (N, C), y_hat logits (N, C)."""
 
     def forward(self, y, y_hat):
         y_hat = np.asarray(y_hat)
         log_softmax = ops.LogSoftmax.forward(np.asarray(y_hat, dtype=np.float64), axis=-1)
-        self.loss_val = np.array(-np.sum(np.asarray(y) * log_softmax) / y_hat.shape[0])
+        self.loss_val = np.array([-np.sum(np.asarray(y) * log_softmax) / y_hat.shape[0]])
         self.autograd_engine.add_operation([y_hat, y], self.loss_val, [None, None],
                                            F.SoftmaxCrossEntropy_backward)
         return self.loss_val

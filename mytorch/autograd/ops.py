@@ -72,9 +72,29 @@ class Pow:
 
 
 class MatMul:
-    """a @ b with NumPy's rules: 1-D operands are promoted to (1, n) / (n, 1), stacks broadcast."""
+    """a @ b with NumPy's rules: 1-D operands are promoted to (1, n) / (n, 1), stacks broadcast.
+    ``vjp`` needs only the inputs and g (any array of the output's size): never the product."""
     forward = staticmethod(lambda a, b: a @ b)
     jvp = staticmethod(lambda y, x, dx: dx[0] @ x[1] + x[0] @ dx[1])
+
+    @staticmethod
+    def output_shape(a_shape, b_shape):
+        """The shape of a @ b from the operands' shapes alone (ValueError naming both if
+        they do not multiply)."""
+        a2 = (1, *a_shape) if len(a_shape) == 1 else tuple(a_shape)       # (..., n, k)
+        b2 = (*b_shape, 1) if len(b_shape) == 1 else tuple(b_shape)       # (..., k, m)
+        if len(a2) < 2 or len(b2) < 2 or a2[-1] != b2[-2]:
+            raise ValueError(f"a of shape {tuple(a_shape)} and b of shape {tuple(b_shape)} do "
+                             "not multiply (a @ b needs a's last dimension = b's first "
+                             "(second to last) one, and no 0-d operand)")
+        try:
+            batch = np.broadcast_shapes(a2[:-2], b2[:-2])
+        except ValueError:
+            raise ValueError(f"a of shape {tuple(a_shape)} and b of shape {tuple(b_shape)}: "
+                             "their stacked (leading) dimensions do not broadcast") from None
+        rows = () if len(a_shape) == 1 else (a2[-2],)
+        cols = () if len(b_shape) == 1 else (b2[-1],)
+        return (*batch, *rows, *cols)
 
     @staticmethod
     def vjp(g, y, a, b):
@@ -86,6 +106,19 @@ class MatMul:
         db = np.swapaxes(a2, -1, -2) @ g2                              # (..., k, m)
         return (unbroadcast(da, a2.shape).reshape(a.shape),
                 unbroadcast(db, b2.shape).reshape(b.shape))
+
+
+class Outer:
+    """np.outer(a, b): y[i, j] = a.flat[i] * b.flat[j] (both operands flattened, as NumPy
+    does), y of shape (a.size, b.size)."""
+    forward = staticmethod(np.outer)
+    jvp = staticmethod(lambda y, x, dx: np.outer(dx[0], x[1]) + np.outer(x[0], dx[1]))
+
+    @staticmethod
+    def vjp(g, y, a, b):
+        g2 = np.reshape(g, (a.size, b.size))
+        return (np.reshape(g2 @ b.reshape(-1), a.shape),
+                np.reshape(a.reshape(-1) @ g2, b.shape))
 
 
 class Exp:

@@ -44,6 +44,7 @@ class ArrayOps:
             return self._apply(ops.Pow, self, other)
         return self._apply(ops.PowConst, self, p=other)
 
+    def outer(self, other): return self._apply(ops.Outer, self, other)
     def exp(self): return self._apply(ops.Exp, self)
     def log(self): return self._apply(ops.Log, self)
     def relu(self): return self._apply(ops.ReLU, self)

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from mytorch.autograd import Autograd, GradientBuffer, Operation, Tensor
+from mytorch.autograd import Autograd, GradientBuffer, Operation, Tensor, jvp
 from mytorch.autograd import functional as F
 from mytorch.autograd import nn as ann
+from mytorch.autograd import ops
 
 TOL = {"rtol": 1e-10, "atol": 1e-12}
 
@@ -66,6 +67,7 @@ BINARY = [("add", F.add_backward, torch.add, (3, 4), (1, 4)),
           ("mul", F.mul_backward, torch.mul, (3, 4), (4,)),
           ("div", F.div_backward, torch.div, (3, 4), (3, 4)),
           ("matmul", F.matmul_backward, torch.matmul, (3, 4), (4, 2)),
+          ("outer", F.outer_backward, torch.outer, (5,), (3,)),
           ("pow", F.pow_backward, torch.pow, (3, 4), (3, 4))]
 UNARY = [("log", F.log_backward, torch.log), ("exp", F.exp_backward, torch.exp),
          ("tanh", F.tanh_backward, torch.tanh), ("sigmoid", F.sigmoid_backward, torch.sigmoid),
@@ -173,6 +175,7 @@ def test_tape_layers_and_losses_match_torch(loss_name):
             h, th = skip, th + th
     loss = ann.SoftmaxCrossEntropy(engine) if loss_name == "xent" else ann.MSELoss(engine)
     value = loss(y, h)
+    assert value is loss.loss_val and value.shape == ((1,) if loss_name == "xent" else ())
     tloss = (torch.nn.functional.cross_entropy(th, torch.tensor(y)) if loss_name == "xent"
              else torch.nn.functional.mse_loss(th, torch.tensor(y)))
     tloss.backward()
@@ -222,3 +225,93 @@ def test_gradient_buffer_keys_views_and_scalars_apart():
     assert buffer.get_param(loss) == 3.0
     with pytest.raises(KeyError, match="not tracked"):
         buffer.update_param(np.ones(4), np.ones(4))
+
+
+MATMUL_SHAPES = [((3, 4), (4, 2)), ((1, 5), (5, 1)), ((4,), (4, 2)), ((3, 4), (4,)),
+                 ((4,), (4,)), ((1, 5), (5,)), ((5,), (5, 1)), ((2, 3, 4), (4, 5)),
+                 ((2, 1, 3, 4), (5, 4, 2))]
+
+
+@pytest.mark.parametrize("shape_a, shape_b", MATMUL_SHAPES)
+@pytest.mark.parametrize("grad_form", ["output", "size-1 axes", "scalar"])
+def test_matmul_backward_takes_inputs_and_gradient_only(shape_a, shape_b, grad_form, monkeypatch):
+    """dL/da = g @ b^T, dL/db = a^T @ g (NumPy's 1-D and stacking rules) against torch, with
+    the forward product never formed (ops.MatMul.forward is made to fail) and g given as
+    the output's shape, with extra/missing size-1 axes (a (1,) output's gradient as (1, 1),
+    a 0-d one's as (1,)), or as a scalar (the divergence: dL/d(sum of the output))."""
+    rng = np.random.default_rng(6)
+    a, b = rng.normal(size=shape_a), rng.normal(size=shape_b)
+    ta, tb = tt(a), tt(b)
+    out = torch.matmul(ta, tb)
+    g = rng.normal(size=tuple(out.shape)) if grad_form != "scalar" else np.array(1.5)
+    out.backward(torch.tensor(np.broadcast_to(g, tuple(out.shape)).copy()))
+    given = _other_size_1_axes(g) if grad_form == "size-1 axes" else g
+    monkeypatch.setattr(ops.MatMul, "forward", staticmethod(_no_forward))
+    da, db = F.matmul_backward(given, a, b)
+    assert da.shape == a.shape and db.shape == b.shape
+    close(da, ta.grad)
+    close(db, tb.grad)
+
+
+def _other_size_1_axes(g):
+    """() -> (1,), (m,) -> (1, m); (1, 1) -> (1,), (n, 1) -> (n,); higher ranks unchanged."""
+    if g.ndim < 2:
+        return g.reshape(1, *g.shape)
+    if g.ndim == 2 and 1 in g.shape:
+        return g.reshape([n for n in g.shape if n != 1] or [1])
+    return g
+
+
+def _no_forward(*args, **kw):
+    raise AssertionError("a backward function must not recompute the forward")
+
+
+def test_matmul_backward_names_shapes_that_do_not_multiply():
+    with pytest.raises(ValueError, match=r"matmul_backward: a of shape \(3, 4\) and b of "
+                                         r"shape \(5, 2\) do not multiply"):
+        F.matmul_backward(np.ones((3, 2)), np.ones((3, 4)), np.ones((5, 2)))
+    with pytest.raises(ValueError, match=r"grad_output of shape \(2, 3\) does not fit"):
+        F.matmul_backward(np.ones((2, 3)), np.ones((3, 4)), np.ones((4, 2)))
+
+
+@pytest.mark.parametrize("shape_a, shape_b", [((5,), (3,)), ((1, 5), (1, 3)), ((1, 4), (2,))])
+def test_outer_backward_matches_torch_outer(shape_a, shape_b):
+    """The handout's outer_backward (a, b vectors: 1-D or one row): dL/da = g @ b, dL/db =
+    a @ g, each shaped like its input; through the engine, and Tensor.outer / jvp agree."""
+    rng = np.random.default_rng(7)
+    a, b = rng.normal(size=shape_a), rng.normal(size=shape_b)
+    ta, tb = tt(a), tt(b)
+    out = torch.outer(ta.reshape(-1), tb.reshape(-1))
+    g = rng.normal(size=tuple(out.shape))
+    out.backward(torch.tensor(g))
+    engine = Autograd()
+    y = np.outer(a, b)
+    engine.add_operation([a, b], y, [None, None], F.outer_backward)
+    engine.backward(g)
+    close(engine.gradient_buffer.get_param(a), ta.grad.reshape(shape_a))
+    close(engine.gradient_buffer.get_param(b), tb.grad.reshape(shape_b))
+    xa, xb = Tensor(a, requires_grad=True), Tensor(b, requires_grad=True)
+    xa.outer(xb).backward(g)
+    close(xa.grad, ta.grad.reshape(shape_a))
+    close(xb.grad, tb.grad.reshape(shape_b))
+    da, db = rng.normal(size=shape_a), rng.normal(size=shape_b)
+    value, tangent = jvp(lambda u, v: u.outer(v), (a, b), (da, db))
+    close(value, y)
+    close(tangent, np.outer(da, b) + np.outer(a, db))
+
+
+def test_softmax_cross_entropy_loss_val_is_the_course_shape():
+    """loss_val is np.array([L]) (shape (1,)) as in the handout, L = torch's mean
+    cross-entropy; its gradient through the tape is torch's."""
+    rng = np.random.default_rng(8)
+    logits, labels = rng.normal(size=(4, 5)), rng.integers(0, 5, size=4)
+    engine = Autograd()
+    loss = ann.SoftmaxCrossEntropy(engine)
+    value = loss(np.eye(5)[labels], logits)
+    tlogits = tt(logits)
+    tloss = torch.nn.functional.cross_entropy(tlogits, torch.tensor(labels))
+    tloss.backward()
+    assert isinstance(value, np.ndarray) and value.shape == (1,)
+    close(value[0], tloss)
+    loss.backward()
+    close(engine.gradient_buffer.get_param(logits), tlogits.grad)
