@@ -273,14 +273,29 @@ def _shapes_2d(files) -> list[tuple[int, int]]:
     return shapes
 
 
-def read_lm_text(root, *, splits=()) -> list[str]:
+def read_lm_text(root, *, splits=(), on_invalid: str | None = "normalize") -> list[str]:
     """The transcripts of ``root/text-for-LM/*.npy`` (sorted), then those of ``splits``
-    (e.g. ``("train-clean-100",)``: the training text added for language-model pretraining)."""
+    (e.g. ``("train-clean-100",)``: the training text added for language-model pretraining).
+
+    ``on_invalid``: "normalize" (default) makes every text the course's text (upper case A-Z, space,
+    apostrophe: what the speech transcripts must be) and prints what changed, in which files, instead
+    of letting lower-case or accented letters become ``<|unknown|>``; "error" refuses the first file with
+    another character, naming it; None: the texts as they are (``common.text.normalize``).
+    """
     root = locate_data_root(root, "hw4p2")
     files = utterance_files(require_dir(root / "text-for-LM", LAYOUTS["hw4p2"].hint(root)))
     for split in splits:
         files += utterance_files(root / split / "text", hint=LAYOUTS["hw4p2"].hint(root))
-    return [read_text(f) for f in files]
+    texts = [read_text(f) for f in files]
+    if on_invalid is None:
+        return texts
+    from common.text.normalize import normalize_texts   # here: common.text imports this module's readers
+
+    texts, report = normalize_texts(texts, [f"{f.parent.parent.name}/{f.parent.name}/{f.name}" for f in files],
+                                    on_invalid=on_invalid)
+    if report.n_changed or report.dropped_texts:
+        print(report.summary(f"{root} language-model text"))
+    return texts
 
 
 # ---------------------------------------------------------------------------------------------

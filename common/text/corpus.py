@@ -30,6 +30,8 @@ from common.speech.io import utterance_files
 from common.layouts import DataFormatError, require_dir
 from common.vocab import Vocab
 
+from .normalize import normalize_texts
+
 __all__ = ["DataFormatError", "read_wikitext", "read_wikitext_vocab", "read_transcripts", "tokenize",
            "build_word_vocab", "encode_corpus", "check_ids", "WIKITEXT_FILES", "EOS", "UNK"]
 
@@ -55,8 +57,10 @@ def read_wikitext(root, split: str = "train", vocab_size: int | None = None) -> 
         raise ValueError(f"split must be one of {sorted(WIKITEXT_FILES)}, got {split!r}")
     path = Path(require_dir(root, _HINT_WIKI)) / WIKITEXT_FILES[split]
     data = _load(path, allow_pickle=True)
-    if data.dtype != object and data.ndim == 1:       # a single article stored as one array
-        data = np.array([data], dtype=object) if np.issubdtype(data.dtype, np.integer) else data
+    if data.dtype != object and data.ndim == 1 and np.issubdtype(data.dtype, np.integer):
+        single = np.empty(1, dtype=object)            # a single article stored as one flat array
+        single[0] = data                              # (np.array([data], dtype=object) would be 2-D)
+        data = single
     articles = []
     for i, article in enumerate(data):
         article = np.asarray(article)
@@ -82,13 +86,24 @@ def read_wikitext_vocab(root) -> Vocab:
     return Vocab(tokens, kind="words", eos=index.get(EOS), unk=index.get(UNK), name="HW4P1 words")
 
 
-def read_transcripts(folder) -> list[str]:
+def read_transcripts(folder, on_invalid: str | None = "normalize") -> list[str]:
     """Every ``*.npy`` transcript of ``folder`` (sorted) as a string (``common.speech.utterances.read_text``:
-    arrays of characters joined, start/end markers stripped)."""
+    arrays of characters joined, start/end markers stripped).
+
+    ``on_invalid``: "normalize" (default) makes every text the course's text (upper case A-Z, space,
+    apostrophe; ``common.text.normalize``) and prints what it changed, in which files; "error" refuses a
+    file with another character, naming it; None returns the texts as they are.
+    """
     from common.speech.utterances import read_text
 
     files = utterance_files(folder, hint="Expected the HW4P2 text-for-LM/ or <split>/text/ folder")
-    return [read_text(path) for path in files]
+    texts = [read_text(path) for path in files]
+    if on_invalid is None:
+        return texts
+    texts, report = normalize_texts(texts, [f.name for f in files], on_invalid=on_invalid)
+    if report.n_changed or report.dropped_texts:
+        print(report.summary(str(folder)))
+    return texts
 
 
 _WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*|[0-9]+|[^\sA-Za-z0-9]")
