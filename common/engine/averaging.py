@@ -106,8 +106,9 @@ class KeepBest:
     """A ``fit`` logger that keeps the weights of the ``k`` best epochs by ``monitor`` (see module doc).
 
     ``logger``: the run it forwards ``log`` calls to (a wandb run), or None. ``resume=False`` moves
-    weights kept by an earlier run to ``checkpoint_dir/earlier/best_k-<time>/``; ``resume=True``
-    continues its index. ``ema``: keep the EMA weights (what ``fit`` validates) instead of the model's.
+    weights kept by an earlier run to ``checkpoint_dir/earlier/best_k-<time>/`` when the first epoch
+    is logged (a notebook that only decodes never touches them); ``resume=True`` continues its index.
+    ``ema``: keep the EMA weights (what ``fit`` validates) instead of the model's.
     """
 
     def __init__(self, model, checkpoint_dir, k: int, monitor: str, mode: str = "min", logger=None,
@@ -117,21 +118,20 @@ class KeepBest:
         self.model, self.ema, self.k, self.logger = model, ema, int(k or 0), logger
         self.monitor, self.mode = monitor, mode
         self.folder = Path(checkpoint_dir) / FOLDER
-        self.entries = []
-        if self.k > 0 and self.folder.exists():
-            if resume:
-                self.entries = best_k_entries(checkpoint_dir)
-            else:
-                target = Path(checkpoint_dir) / "earlier" / f"{FOLDER}-{time.strftime('%Y%m%d-%H%M%S')}"
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(self.folder, target)
-                print(f"the earlier run's kept weights are moved to {target}")
+        self.entries = best_k_entries(checkpoint_dir) if resume and self.k > 0 else []
+        self.fresh = not resume         # the folder of an earlier run is moved aside at the first epoch, not before
 
     def log(self, row: dict, step: int | None = None) -> None:
         if self.logger is not None:
             self.logger.log(row, step=step)
         if self.k <= 0:
             return
+        if self.fresh and self.folder.exists():
+            target = self.folder.parent / "earlier" / f"{FOLDER}-{time.strftime('%Y%m%d-%H%M%S')}"
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.folder, target)
+            print(f"the earlier run's kept weights are moved to {target}")
+        self.fresh = False
         value, epoch = row.get(self.monitor), int(row.get("epoch", step or 0))
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return
@@ -155,3 +155,18 @@ class KeepBest:
         if self.__dict__.get("logger") is None:
             raise AttributeError(name)
         return getattr(self.logger, name)
+
+
+def load_best(model: torch.nn.Module, path, average: int = 0, metadata: dict | None = None) -> list[int]:
+    """Load the weights a notebook decodes with into ``model``: the checkpoint ``path`` (``best.pt``; its
+    ``metadata`` checked against the notebook's), or with ``average`` > 1 the average of the ``average``
+    best epochs kept next to it (``best_k/``). Prints which, and returns the epochs used (1-based)."""
+    from .checkpoint import load_checkpoint
+
+    state = load_checkpoint(path, model, restore_rng=False, metadata=metadata)
+    if average and average > 1:
+        _, epochs = average_best(Path(path).parent, average, model)
+        print(f"decoding with the average of the {len(epochs)} best epochs {epochs} (AVERAGE_BEST = {average})")
+        return epochs
+    print(f"decoding with {path} (epoch {state['epoch'] + 1})")
+    return [state["epoch"] + 1]

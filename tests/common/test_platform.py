@@ -64,9 +64,12 @@ def test_keep_best_keeps_the_n_best_epochs_and_averages_them(tmp_path):
     resumed = KeepBest(model, tmp_path, 2, monitor="val_loss", mode="min", resume=True)
     resumed.log({"epoch": 4, "val_loss": 0.4}, step=4)
     assert [(e["epoch"], e["value"]) for e in best_k_entries(tmp_path)] == [(4, 0.4), (2, 0.5)]
-    # a new run moves the earlier run's weights aside
-    KeepBest(model, tmp_path, 2, monitor="val_loss", resume=False)
-    assert not (tmp_path / "best_k").exists() and list((tmp_path / "earlier").glob("best_k-*"))
+    # a new run moves the earlier run's weights aside at its first epoch (building one, to decode, does not)
+    fresh = KeepBest(model, tmp_path, 2, monitor="val_loss", resume=False)
+    assert (tmp_path / "best_k" / "index.json").exists()
+    fresh.log({"epoch": 1, "val_loss": 1.0})
+    assert [e["epoch"] for e in best_k_entries(tmp_path)] == [1]
+    assert len(list((tmp_path / "earlier").glob("best_k-*/epoch_*.pt"))) == 2
 
 
 def _fake_kaggle(folder, exit_code=0):
