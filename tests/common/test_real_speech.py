@@ -134,10 +134,7 @@ def test_builder_counts_and_drops(small_set):
 
 @needs_builder
 def test_builder_output_reads_with_the_course_readers(small_set):
-    try:
-        from common.layouts import detect_layout
-    except ImportError:                       # before the layouts move out of common.speech.io (issue 26)
-        from common.speech.io import detect_layout
+    from common.layouts import detect_layout
     from common.speech.utterances import load_hw3p2, load_hw4p2, read_lm_text
     from common.vocab import HW3_PHONEMES
     out, chosen = small_set

@@ -83,3 +83,30 @@ def test_padded_batch_padding_untouched_and_lengths_respected():
     y2 = spec_augment(batch.features, freq_masks=2, freq_width=3, time_masks=0,
                       mask_value=-5.0, generator=torch.Generator().manual_seed(3))
     assert (y2[pad] == -5.0).any()
+
+
+def test_time_fraction_scales_masks_with_each_utterance_length():
+    g = torch.Generator().manual_seed(7)
+    x = torch.rand(200, 400, 4) + 1.0
+    lengths = torch.where(torch.arange(200) % 2 == 0, torch.tensor(100), torch.tensor(400))
+    y = spec_augment(x, time_masks=1, time_width=30, freq_masks=0, lengths=lengths, time_fraction=0.05,
+                     generator=g)
+    widths = np.array([(y[b] == 0).all(dim=1).sum().item() for b in range(200)])
+    short, long = widths[0::2], widths[1::2]
+    assert short.max() <= 5 and long.max() <= 20               # floor(0.05 * length), under time_width=30
+    assert long.max() == 20 and short.max() == 5               # the whole range U{0..cap} is drawn
+    assert 1.5 < long.mean() / max(short.mean(), 1e-9)        # longer utterances get wider masks
+    # the absolute cap still holds for very long utterances; without a fraction, widths ignore the length
+    y = spec_augment(x, time_masks=1, time_width=8, freq_masks=0, lengths=lengths, time_fraction=0.5, generator=g)
+    assert max((y[b] == 0).all(dim=1).sum().item() for b in range(200)) <= 8
+    y = spec_augment(x, time_masks=1, time_width=30, freq_masks=0, lengths=lengths, generator=g)
+    assert max((y[b] == 0).all(dim=1).sum().item() for b in range(0, 200, 2)) > 5
+    with pytest.raises(ValueError, match="time_fraction"):
+        spec_augment(x, time_fraction=1.5, lengths=lengths)
+
+
+def test_time_fraction_default_none_keeps_the_old_draws():
+    x = torch.rand(16, 50, 6) + 1.0
+    a = spec_augment(x, generator=torch.Generator().manual_seed(3))
+    b = spec_augment(x, generator=torch.Generator().manual_seed(3), time_fraction=None)
+    assert torch.equal(a, b)
