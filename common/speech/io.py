@@ -17,7 +17,8 @@ from common.layouts import LAYOUTS, DataFormatError, locate_data_root, require_d
 from common.vocab import HW1_PHONEMES
 
 __all__ = ["PHONEMES", "PHONEME_TO_INDEX", "NUM_PHONEME_CLASSES", "utterance_files", "paired_files", "feature_shapes",
-           "check_split_dims", "read_frame_labels", "read_symbols", "cmvn", "encode_phonemes", "split_files"]
+           "check_float_features", "check_split_dims", "read_frame_labels", "read_symbols", "cmvn", "encode_phonemes",
+           "split_files"]
 
 # DATA.md, HW1P2: derived from the one vocabulary (common.vocab.HW1_PHONEMES)
 PHONEMES = HW1_PHONEMES.tokens
@@ -91,6 +92,7 @@ def feature_shapes(files, expected_dim: int | None = None) -> list[tuple[int, in
         arr = _open(f)
         if arr.ndim != 2:
             raise DataFormatError(f"{f} has shape {arr.shape}; expected (frames, features)")
+        check_float_features(f, arr)
         if arr.shape[0] == 0:
             raise DataFormatError(f"{f} is an empty utterance (0 frames); delete it and its transcript, "
                                   "or re-download the data")
@@ -104,6 +106,18 @@ def feature_shapes(files, expected_dim: int | None = None) -> list[tuple[int, in
         raise DataFormatError(f"feature dims differ: {files[0]} has {shapes[0][1]}, {bad} has {d}; "
                               "mixed data folders?")
     return shapes
+
+
+def check_float_features(f, arr) -> None:
+    """The course's mfcc/fbank files are float32 (float16/float64 are read too); integer, string or
+    object arrays are another kind of file, refused here instead of being converted without a word."""
+    if arr.dtype.kind != "f":
+        what = {"i": "integers", "u": "unsigned integers", "b": "booleans", "U": "strings", "S": "bytes",
+                "O": "Python objects"}.get(arr.dtype.kind, "values")
+        raise DataFormatError(
+            f"{f} holds {arr.dtype} {what}, not float features: the course's mfcc/fbank files are float32 "
+            "(a transcript or a quantised/converted copy in the feature folder?). Re-download the data; if you "
+            "made the file yourself, save the real-valued features: np.save(path, features.astype(np.float32))")
 
 
 def check_split_dims(root, split: str, dim: int, features: str = "mfcc", dim_of=None) -> None:
@@ -152,9 +166,19 @@ def read_symbols(path, vocab) -> np.ndarray:
         raise DataFormatError(f"{path} is an empty transcript (only [SOS] and [EOS]); delete the "
                               "utterance (its mfcc and transcript files) or re-download the data")
     try:
-        return np.asarray(vocab.encode(inner.tolist()), dtype=np.int64)
+        ids = np.asarray(vocab.encode(inner.tolist()), dtype=np.int64)
     except ValueError as err:
         raise DataFormatError(f"{path}: {err}") from None
+    special = sorted(getattr(vocab, "special_ids", ()))
+    if special and np.isin(ids, special).any():
+        k = int(np.flatnonzero(np.isin(ids, special))[0])
+        token = str(inner[k])
+        what = "the CTC blank" if getattr(vocab, "blank", None) == ids[k] else "a special token"
+        raise DataFormatError(
+            f"{path} has {token!r} ({what}, id {ids[k]}) inside the transcript (label {k + 1} of {len(labels)}): it is "
+            "not a phoneme, and a target holding it trains CTC to emit the blank as a symbol. Remove it from "
+            "the transcript (an empty string left by splitting on spaces?) or re-download the data")
+    return ids
 
 
 def _load_strings(path: Path, what: str) -> np.ndarray:

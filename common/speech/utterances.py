@@ -27,7 +27,7 @@ from tqdm.auto import tqdm
 from common.vocab import HW3_PHONEMES, HW4_CHARS
 
 from .batching import BucketBatchSampler, SpeechBatch, collate_utterances, padding_fraction
-from .io import check_split_dims, feature_shapes, read_symbols, split_files, utterance_files
+from .io import check_float_features, check_split_dims, feature_shapes, read_symbols, split_files, utterance_files
 from common.layouts import DataFormatError, LAYOUTS, locate_data_root, require_dir
 from .io import cmvn as utterance_cmvn
 
@@ -156,10 +156,26 @@ def load_hw3p2(root, split: str, *, vocab=HW3_PHONEMES, dtype=np.float32, cmvn="
     dim = shapes[0][1]
     check_split_dims(root, split, dim)
     targets = None if transcripts is None else [read_symbols(t, vocab) for t in transcripts]
+    if targets is not None:
+        _refuse_frame_labels(transcripts, targets, [t for t, _ in shapes])
     features, offsets, stats = _fill(files, [t for t, _ in shapes], dim, dtype,
                                      lambda f: np.load(f).astype(np.float32), cmvn, stats,
                                      f"loading {split}", progress)
     return UtteranceStore([f.stem for f in files], features, offsets, targets, vocab, stats)
+
+
+def _refuse_frame_labels(transcripts, targets, frames) -> None:
+    """A transcript with one label per frame is HW1P2's frame-level labelling, not an HW3P2 phoneme
+    sequence (about one phoneme per 8 frames): CTC cannot align it after any time reduction, and
+    ``zero_infinity`` would silently zero its loss. Refused, naming the files."""
+    bad = [(path, len(t)) for path, t, n in zip(transcripts, targets, frames) if len(t) == n]
+    if bad:
+        shown = ", ".join(f"{p} ({n} labels for {n} frames)" for p, n in bad[:3])
+        raise DataFormatError(
+            f"{len(bad)} of {len(targets)} transcripts have one label per frame, as HW1P2's frame-level transcripts "
+            f"do ({shown}{', ...' if len(bad) > 3 else ''}); HW3P2 transcripts are the phoneme sequence, about one "
+            "phoneme per 8 frames, and CTC cannot align one label per frame. Were HW1P2 files copied into the HW3P2 "
+            "folder? Re-download the HW3P2 data (`kaggle competitions download -c hw3p2-785-f24`)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,6 +285,7 @@ def _shapes_2d(files) -> list[tuple[int, int]]:
             raise DataFormatError(f"{f} is not a readable .npy file ({err}); re-download the data") from err
         if arr.ndim != 2:
             raise DataFormatError(f"{f} has shape {arr.shape}; expected (frames, 80) or (80, frames)")
+        check_float_features(f, arr)
         shapes.append(arr.shape)
     return shapes
 
