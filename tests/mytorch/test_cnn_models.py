@@ -23,7 +23,9 @@ def cnn_config(draw):
     n = draw(st.integers(1, 3))
     kernels = draw(st.lists(st.integers(1, 4), min_size=n, max_size=n))
     strides = draw(st.lists(st.integers(1, 3), min_size=n, max_size=n))
-    low = sum(kernels) * max(strides)                              # long enough for the stack
+    low = 1                                # shortest input leaving one output of the stack:
+    for kernel, stride in reversed(list(zip(kernels, strides))):   # width_out = (w - k) // s + 1
+        low = (low - 1) * stride + kernel
     width = draw(st.integers(low, low + 10))
     return {"width": width, "C_in": draw(st.integers(1, 3)), "kernels": kernels,
             "strides": strides,
