@@ -20,11 +20,13 @@ import pytest
 from common.notebook.execute import REPO_ROOT
 
 from tests.hw1.test_hw1_notebook import TINY as HW1_TINY
+from tests.hw2.test_hw2p2_notebook import TINY as HW2_TINY
 from tests.hw3.test_hw3p2_notebook import TINY as HW3P2_TINY
 
 # notebook, its short name, tiny parameters, the submission file, a parameter that changes the model
 CASES = {
     "hw1p2": ("hw1_mlp/hw1p2.ipynb", {**HW1_TINY, "EPOCHS": 1}, "submission.csv", {"HIDDEN_SIZES": [128, 256]}),
+    "hw2p2": ("hw2_cnn/hw2p2.ipynb", {**HW2_TINY, "EPOCHS": 1}, "verification_submission.csv", {"EMBEDDING_DIM": 32}),
     # AVERAGE_BEST = 2: the TRAIN = False run averages the two kept epochs again, to the same submission
     "hw3p2": ("hw3_rnn/hw3p2.ipynb", {**HW3P2_TINY, "DEMO_SIZE": "tiny", "EPOCHS": 2, "AVERAGE_BEST": 2},
               "submission.csv", {"LSTM_HIDDEN": 32}),
