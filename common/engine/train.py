@@ -49,7 +49,7 @@ from .distributed import (
     is_distributed,
     is_main_process,
     reduce_sums,
-    shard,
+    sharding_of,
     sharded,
     shards_itself,
     wrap_model,
@@ -92,9 +92,9 @@ class RunningStats:
         n = sums.get("n", 0.0)
         return {k: (v / n if n else math.nan) for k, v in sums.items() if k != "n"}
 
-    def reduce(self) -> None:
-        """Add the sums of every rank (inside ``common.engine.distributed.sharded()``; else a no-op)."""
-        if shard()[1] == 1:
+    def reduce(self, world: int) -> None:
+        """Add the sums of the ``world`` ranks that shared the loader (a no-op for one)."""
+        if world == 1:
             return
         finite = self.finite_steps if self.finite_steps is not None else 0.0
         total = reduce_sums({**self.sums, "\0steps": float(self.steps), "\0finite": finite})
@@ -165,7 +165,7 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
                                          + _divergence_hint())
             bar.set_postfix(_postfix(means), lr=f"{optimizer.param_groups[0]['lr']:.3g}")
     bar.close()
-    running.reduce()
+    running.reduce(sharding_of(loader).world)
     means = running.means()
     bad = running.nonfinite_steps()
     if bad:
@@ -187,7 +187,7 @@ def evaluate(model: torch.nn.Module, loader: Iterable, compute_loss: Callable, *
         with autocast(device, amp_dtype):
             loss, stats = compute_loss(model, batch)
         running.add(loss, stats)
-    running.reduce()
+    running.reduce(sharding_of(loader).world)
     return running.means()
 
 
@@ -307,7 +307,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             if hasattr(obj, "set_epoch"):
                 obj.set_epoch(epoch)
         row = {"epoch": epoch + 1}
-        with sharded(equal_steps=True):
+        with sharded(train_loader, equal_steps=True):
             train = train_epoch(train_model, train_loader, compute_loss, optimizer, device=device,
                                 amp_dtype=amp_dtype, scaler=scaler, scheduler=step_scheduler,
                                 grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm,
@@ -318,7 +318,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         _check_weights(model, ema, epoch, ckpt_dir, saved_epoch)
         if val_loader is not None:
             eval_model = ema.module if ema is not None else model
-            with sharded(equal_steps=False):
+            with sharded(eval_loader, equal_steps=False):
                 val = evaluate(eval_model, eval_loader, val_compute_loss or compute_loss, device=device,
                                amp_dtype=amp_dtype, desc=f"epoch {epoch + 1}/{epochs} val")
             row.update({f"val_{k}": v for k, v in val.items()})

@@ -17,6 +17,7 @@ from common.lm import NeuralLM, NGramLM
 from common.speech.decoding import ctc_beam_search, ctc_greedy_decode
 
 TOL = 1e-9
+EXACT = {"prune_log_prob": None, "beam_prune_log_prob": None}      # the unpruned search
 
 
 # ---------------------------------------------------------------- CTC helpers (references)
@@ -121,7 +122,7 @@ def test_ctc_beam_wide_is_exact(seed, T, C, sharpness):
     lp = random_log_probs(seed, 2, T, C, sharpness)
     lengths = torch.tensor([T, max(T - 2, 0)])              # the second utterance is cut
     # 400 exceeds the number of prefixes (1 + 3 + ... + 3**5 = 364): every sequence comes back
-    hyps = ctc_beam_search(lp, lengths, beam_width=400)
+    hyps = ctc_beam_search(lp, lengths, beam_width=400, **EXACT)
     for b in range(2):
         exact = brute_force_ctc(lp[b, :lengths[b]].numpy())
         assert len(hyps[b]) == len(exact)
@@ -135,7 +136,7 @@ def test_ctc_beam_wide_is_exact(seed, T, C, sharpness):
 def test_ctc_beam_top_k_from_wide_search(seed, T, C, k):
     lp = random_log_probs(seed, 1, T, C, 2.0)
     exact = brute_force_ctc(lp[0].numpy())
-    wide = ctc_beam_search(lp, beam_width=400)[0]
+    wide = ctc_beam_search(lp, beam_width=400, **EXACT)[0]
     assert len(wide) == len(exact)
     ranked = sorted(exact.items(), key=lambda kv: kv[1], reverse=True)
     # the k best sequences, in order (continuous random log probs: no ties)
@@ -146,7 +147,7 @@ def test_ctc_beam_top_k_from_wide_search(seed, T, C, k):
 def test_ctc_beam_width_one_is_valid_and_not_better_than_exact(seed, T, C):
     lp = random_log_probs(seed, 1, T, C, 1.0)
     exact = brute_force_ctc(lp[0].numpy())
-    [(seq, score)] = ctc_beam_search(lp, beam_width=1)[0]
+    [(seq, score)] = ctc_beam_search(lp, beam_width=1, **EXACT)[0]
     assert tuple(seq) in exact and all(0 < c < C for c in seq)
     assert score <= exact[tuple(seq)] + TOL                  # only the mass kept in the beam
     assert score <= max(exact.values()) + TOL
@@ -160,7 +161,7 @@ def test_ctc_beam_pruning_equals_brute_force_over_kept_symbols(seed, T, C):
     allowed = frames >= threshold
     allowed[np.arange(T), frames.argmax(1)] = True
     exact = brute_force_ctc(frames, allowed)
-    hyps = ctc_beam_search(lp, beam_width=400, prune_log_prob=threshold)[0]
+    hyps = ctc_beam_search(lp, beam_width=400, prune_log_prob=threshold, beam_prune_log_prob=None)[0]
     assert len(hyps) == len(exact)
     check_against_brute_force(hyps, exact)
 
@@ -168,7 +169,7 @@ def test_ctc_beam_pruning_equals_brute_force_over_kept_symbols(seed, T, C):
 def test_ctc_beam_other_blank_and_float32_input():
     lp = random_log_probs(7, 1, 4, 3, 2.0)
     exact = brute_force_ctc(lp[0].numpy(), blank=2)
-    hyps = ctc_beam_search(lp.float(), beam_width=100, blank=2)[0]
+    hyps = ctc_beam_search(lp.float(), beam_width=100, blank=2, **EXACT)[0]
     assert all(2 not in seq for seq, _ in hyps)
     assert tuple(hyps[0][0]) == max(exact, key=exact.get)
     assert abs(hyps[0][1] - max(exact.values())) < 1e-5      # float32 input
@@ -217,7 +218,8 @@ def test_ctc_beam_with_ngram_fusion_wide_is_exact(seed, T, C, order, lm_weight, 
     lp = random_log_probs(seed, 2, T, C, 2.0)
     lengths = torch.tensor([T, max(T - 1, 0)])
     lm = random_ngram(seed, C, order)
-    hyps = ctc_beam_search(lp, lengths, beam_width=400, lm=lm, lm_weight=lm_weight, insertion_bonus=bonus)
+    hyps = ctc_beam_search(lp, lengths, beam_width=400, lm=lm, lm_weight=lm_weight, insertion_bonus=bonus,
+                           **EXACT)
     for b in range(2):
         exact = {seq: score + lm_weight * lm.sequence_log_prob(seq) + bonus * len(seq)
                  for seq, score in brute_force_ctc(lp[b, :lengths[b]].numpy()).items()}
@@ -235,7 +237,7 @@ def test_ctc_fusion_changes_the_ranking_where_it_must():
     assert ctc_beam_search(lp, beam_width=4)[0][0][0] == [1]
     assert ctc_beam_search(lp, beam_width=4, lm=lm, lm_weight=1.0)[0][0][0] == [2]
     # a large insertion penalty prefers fewer tokens: the empty sequence needs a blank (1e-12)
-    fused = ctc_beam_search(lp, beam_width=4, lm=lm, lm_weight=0.0, insertion_bonus=-40.0)[0][0]
+    fused = ctc_beam_search(lp, beam_width=4, lm=lm, lm_weight=0.0, insertion_bonus=-40.0, **EXACT)[0][0]
     assert fused[0] == [] and abs(fused[1] - math.log(1e-12)) < 1e-6
 
 
@@ -266,7 +268,7 @@ def test_ctc_beam_with_neural_lm_fusion_wide_is_exact(seed, T, C):
     lm = NeuralLM(model, sos=C, eos=C - 1, vocab_size=C)
     lp = random_log_probs(seed, 2, T, C, 2.0)
     lengths = torch.tensor([T, max(T - 2, 0)])
-    hyps = ctc_beam_search(lp, lengths, beam_width=400, lm=lm, lm_weight=0.8, insertion_bonus=0.3)
+    hyps = ctc_beam_search(lp, lengths, beam_width=400, lm=lm, lm_weight=0.8, insertion_bonus=0.3, **EXACT)
     for b in range(2):
         exact = {seq: score + 0.8 * neural_sequence_log_prob(model, seq, C, C - 1) + 0.3 * len(seq)
                  for seq, score in brute_force_ctc(lp[b, :lengths[b]].numpy()).items()}
@@ -290,7 +292,7 @@ def test_ctc_beam_equals_pyctcdecode_without_lm(seed, T, C):
     lp = random_log_probs(seed, 1, T, C, 2.0)
     # both exact: pyctcdecode keeps (text, last symbol) pairs, at most 2 * 364 of them here
     theirs = decoder.decode_beams(lp[0].numpy(), beam_width=1000, beam_prune_logp=-1e9, token_min_logp=-1e9)
-    ours = ctc_beam_search(lp, beam_width=400)[0]
+    ours = ctc_beam_search(lp, beam_width=400, **EXACT)[0]
     k = min(len(theirs), len(ours), 10)
     assert [[labels.index(ch) for ch in text] for text, *_ in theirs[:k]] == [s for s, _ in ours[:k]]
     np.testing.assert_allclose([beam[3] for beam in theirs[:k]], [s for _, s in ours[:k]], rtol=0, atol=1e-9)

@@ -16,6 +16,8 @@ import math  # noqa: F401  (docstring example)
 
 import torch
 
+from .ctc_one import beam_search_one
+
 __all__ = ["ctc_greedy_decode", "ctc_beam_search"]
 
 NEG_INF = float("-inf")
@@ -71,9 +73,14 @@ def _extend_hash(h: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
     return (hi << 31) | lo
 
 
+PRUNE_LOG_PROB = -10.0
+BEAM_PRUNE_LOG_PROB = -15.0
+
+
 def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10, blank: int = 0,
-                    prune_log_prob: float | None = None, *, lm=None, lm_weight: float = 0.0,
-                    insertion_bonus: float = 0.0) -> list[list[tuple[list[int], float]]]:
+                    prune_log_prob: float | None = PRUNE_LOG_PROB, *, beam_prune_log_prob: float | None =
+                    BEAM_PRUNE_LOG_PROB, max_candidates: int | None = None, lm=None, lm_weight: float = 0.0,
+                    insertion_bonus: float = 0.0, batched: bool | None = None) -> list[list[tuple[list[int], float]]]:
     """CTC prefix beam search in log space, batched over utterances and beams.
 
     log_probs: (B, T, C) log probabilities (after log_softmax), any float dtype; the search runs
@@ -106,10 +113,20 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
     if lm is not None and lm.vocab_size != C:
         raise ValueError(f"ctc_beam_search: the LM scores {lm.vocab_size} tokens but log_probs has "
                          f"{C} classes; train the LM over the CTC classes (the blank never occurs)")
+    if max_candidates is not None and max_candidates < 1:
+        raise ValueError(f"ctc_beam_search: max_candidates must be >= 1 or None, got {max_candidates}")
     device, K = log_probs.device, beam_width
+    if batched is None:
+        batched = B > 1 or device.type != "cpu"
+    if not batched:
+        lp_np = log_probs.detach().to("cpu", torch.float64).numpy()
+        return [beam_search_one(lp_np[b, :int(lengths[b])], K, blank, prune_log_prob, beam_prune_log_prob,
+                                max_candidates, lm, lm_weight, insertion_bonus, device) for b in range(B)]
     lp = log_probs.detach().to(torch.float64)
-    if prune_log_prob is not None:
-        tried = lp >= prune_log_prob
+    if prune_log_prob is not None or (max_candidates is not None and max_candidates < C):
+        tried = torch.ones_like(lp, dtype=torch.bool) if prune_log_prob is None else lp >= prune_log_prob
+        if max_candidates is not None and max_candidates < C:
+            tried &= lp >= lp.topk(max_candidates, dim=2).values[:, :, -1:]
         tried.scatter_(2, lp.argmax(2, keepdim=True), True)
         lp = lp.masked_fill(~tried, NEG_INF)
     order = torch.argsort(lengths, descending=True, stable=True)              # active rows first
@@ -171,6 +188,8 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
             ext_rank = ext_rank + insertion_bonus
         scores = torch.cat([stay, ext_rank.flatten(1)], dim=1)                 # (n, K + K*C)
         top_scores, top = scores.topk(K, dim=1)
+        if beam_prune_log_prob is not None:                                    # far below the best
+            top_scores = top_scores.masked_fill(top_scores < top_scores[:, :1] + beam_prune_log_prob, NEG_INF)
         is_ext = (top >= K) & (top_scores > NEG_INF)
         parent = torch.where(top >= K, (top - K) // C, top)
         token = torch.where(is_ext, (top - K) % C, -1)

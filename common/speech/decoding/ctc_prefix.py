@@ -109,6 +109,32 @@ class CTCPrefixScorer:
         state["cache"] = psi.masked_fill(tokens[None, :] == self.blank, NEG_INF)
         return state["cache"]
 
+    def _psi_some(self, state, tokens: torch.Tensor) -> torch.Tensor:
+        """(rows, k) psi of the extensions of each row by its own k ``tokens`` (rows, k) only:
+        the pre-beam partial scoring of ESPnet. The k columns of the frames are gathered once,
+        (rows, k, T), instead of (rows, T, V)."""
+        utt, r, last, length = state["utt"], state["r"], state["last"], state["length"]
+        rows, k = tokens.shape
+        x = self.x.transpose(1, 2)[utt[:, None], tokens]                       # (rows, k, T)
+        same = (tokens == last[:, None])[:, :, None]                           # (rows, k, 1)
+        psi = torch.where((length == 0)[:, None], x[:, :, 0], NEG_INF)         # t = 0: h empty
+        t0 = max(int(length.min()), 1) if rows else 1
+        if t0 < self.T:
+            r_b, r_n = r[:, t0 - 1:-1, 1][:, None, :], r[:, t0 - 1:-1, 0][:, None, :]   # (rows, 1, S)
+            phi = torch.logaddexp(r_b, torch.where(same, NEG_INF, r_n))         # (rows, k, S)
+            psi = torch.logaddexp(psi, (phi + x[:, :, t0:]).logsumexp(2))
+        return psi.masked_fill(tokens == self.blank, NEG_INF)
+
+    def partial_log_probs(self, state, tokens: torch.Tensor) -> torch.Tensor:
+        """``log_probs(state)`` at the (rows, k) ``tokens`` only (eos included: the final score):
+        a (rows, k) tensor, equal to ``log_probs(state).gather(1, tokens)``. Decoders call it with
+        the k best next tokens of the attention decoder (``seq2seq_beam_search``'s ``pre_beam``)."""
+        tokens = tokens.to(state["r"].device)
+        psi = self._psi_some(state, tokens.clamp(max=self.vocab_size - 1))
+        possible = (state["psi"] > NEG_INF)[:, None]
+        out = torch.where(possible, psi - state["psi"][:, None], NEG_INF)
+        return torch.where(tokens == self.eos, self.final(state)[:, None], out)
+
     def full(self, state) -> torch.Tensor:
         """(rows,) log P_ctc(h): the alignments of the whole utterance that collapse to h."""
         end = (self.lengths[state["utt"]] - 1).clamp(min=0)

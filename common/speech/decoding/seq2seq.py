@@ -4,7 +4,7 @@ Both decoders drive a ``step_fn(tokens (N, t) long, state) -> (log_probs (N, V),
 are all tokens so far (starting with ``sos``); a model with a key/value cache keeps it in ``state``
 and reads only ``tokens[:, -1]``; an uncached one reruns on all of ``tokens``. The caller binds the
 model and the encoder output inside it. Language models and the CTC prefix scorer are fused
-through the ``TokenScorer`` interface (``lm.py``): a token's score is the step's log probability
+through the ``TokenScorer`` interface (``common.lm.scorer``): a token's score is the step's log probability
 plus ``weight * scorer.log_probs`` (``scorer.final`` for eos).
 """
 from __future__ import annotations
@@ -37,19 +37,39 @@ def reorder_state(state, index: torch.Tensor):
     return state
 
 
-def _fuse(log_probs: torch.Tensor, scorers, states, eos: int) -> torch.Tensor:
-    """log_probs + sum of weight * scorer log probs; the eos column from ``scorer.final``."""
+def _fuse(log_probs: torch.Tensor, scorers, states, eos: int, pre_beam: int | None = None) -> torch.Tensor:
+    """log_probs + sum of weight * scorer log probs; the eos column from ``scorer.final``.
+
+    With ``pre_beam`` (k < V), a scorer that has ``partial_log_probs`` (``CTCPrefixScorer``) scores
+    only each row's k best tokens by log_probs plus the other scorers (ESPnet's pre-beam); the
+    other tokens get -inf."""
     fused = log_probs.to(torch.promote_types(log_probs.dtype, torch.float32))
+    V = fused.shape[1]
+    partial = []
     for (weight, scorer), state in zip(scorers, states):
         if not weight:
             continue
+        size = getattr(scorer, "vocab_size", None)
+        if size is not None and size != V:
+            raise ValueError(f"a scorer ({type(scorer).__name__}) scores {size} tokens but step_fn gives {V}: "
+                             f"fuse a {V}-token LM over the decoder's own token ids (train or export it on the "
+                             f"decoder's vocabulary); a {'larger' if size > V else 'smaller'} one cannot be aligned")
+        if pre_beam is not None and pre_beam < V and hasattr(scorer, "partial_log_probs"):
+            partial.append((weight, scorer, state))
+            continue
         extra = scorer.log_probs(state).to(fused)
-        V = fused.shape[1]
-        if extra.shape[1] < V:
-            raise ValueError(f"a scorer scores {extra.shape[1]} tokens but step_fn gives {V}")
-        extra = extra[:, :V].clone()
+        if extra.shape[1] != V:
+            raise ValueError(f"a scorer ({type(scorer).__name__}) scores {extra.shape[1]} tokens but step_fn "
+                             f"gives {V}: fuse a {V}-token LM over the decoder's own token ids")
+        extra = extra.clone()
         extra[:, eos] = scorer.final(state).to(fused)
         fused = fused + weight * extra
+    if partial:
+        candidates = fused.topk(pre_beam, dim=1).indices                             # (N, k)
+        values = fused.gather(1, candidates)
+        for weight, scorer, state in partial:
+            values = values + weight * scorer.partial_log_probs(state, candidates).to(fused)
+        fused = torch.full_like(fused, NEG_INF).scatter(1, candidates, values)
     return fused
 
 
@@ -87,14 +107,19 @@ def seq2seq_greedy_decode(step_fn, batch_size: int, sos: int, eos: int, max_len:
 @torch.no_grad()
 def seq2seq_beam_search(step_fn, batch_size: int, sos: int, eos: int, max_len: int, beam_width: int = 4,
                         length_penalty: float = 0.0, *, state=None, reorder=None, device=None,
-                        scorers=()) -> list[list[tuple[list[int], float]]]:
+                        scorers=(), pre_beam: int | None = None) -> list[list[tuple[list[int], float]]]:
     """Beam search for a batch, all beams of all inputs in one ``step_fn`` call per step.
 
     step_fn(tokens (N, t), state) -> ((N, V) log probabilities, state) with N = batch_size *
     beam_width rows; rows ``b*K .. b*K+K-1`` are the beams of input b (bind each encoder output
     repeated K times). After every step the decoder calls ``reorder(state, index (N,))`` to follow
     the surviving beams (default ``reorder_state``: index_select dim 0 of every tensor).
-    scorers: (weight, TokenScorer) pairs fused into the ranking (LM, ``CTCPrefixScorer``).
+    scorers: (weight, TokenScorer) pairs fused into the ranking (LM, ``CTCPrefixScorer``); each must
+    score the decoder's V tokens (a ValueError names both sizes otherwise).
+    pre_beam: a scorer with ``partial_log_probs`` (``CTCPrefixScorer``) scores only the ``pre_beam``
+    best next tokens of each beam by the step's log probabilities plus the other scorers, as ESPnet
+    does (the rest cannot be chosen at that step); None: ceil(1.5 x beam_width), ESPnet's default
+    ratio; V or more: every token (exact).
 
     Each step keeps, per input, the best ``beam_width`` candidates that do not end in ``eos`` as
     live beams; a candidate ending in ``eos`` joins the finished hypotheses when it ranks among the
@@ -114,6 +139,10 @@ def seq2seq_beam_search(step_fn, batch_size: int, sos: int, eos: int, max_len: i
         raise ValueError(f"seq2seq_beam_search: beam_width must be >= 1, got {beam_width}")
     reorder = reorder_state if reorder is None else reorder
     B, K = batch_size, beam_width
+    if pre_beam is None:
+        pre_beam = -(-3 * K // 2)
+    if pre_beam < 1:
+        raise ValueError(f"seq2seq_beam_search: pre_beam must be >= 1, got {pre_beam}")
     N = B * K
 
     def normalise(score, length):
@@ -127,7 +156,7 @@ def seq2seq_beam_search(step_fn, batch_size: int, sos: int, eos: int, max_len: i
     base = None
     for step in range(1, max_len + 1):
         log_probs, state = _check_step_output(step_fn(tokens, state), N, "seq2seq_beam_search")
-        fused = _fuse(log_probs, scorers, scorer_states, eos)                      # (N, V)
+        fused = _fuse(log_probs, scorers, scorer_states, eos, pre_beam)            # (N, V)
         V = fused.shape[1]
         if scores is None:
             scores = torch.full((B, K), NEG_INF, dtype=fused.dtype, device=fused.device)
