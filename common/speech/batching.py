@@ -11,7 +11,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 import torch
 
-from common.engine.distributed import shard
+from common.engine.distributed import Sharding
 
 __all__ = ["BucketBatchSampler", "SpeechBatch", "collate_utterances", "padding_fraction"]
 
@@ -30,7 +30,7 @@ class BucketBatchSampler:
     the batches consumed by the prefetch depth; checkpoints at epoch ends are exact).
     ``set_epoch(e)`` for a new epoch starts it from its first batch.
 
-    Data-parallel training (inside ``common.engine.distributed.sharded()``, as ``fit`` iterates): the
+    Data-parallel training (``sharding`` set by ``common.engine.distributed.sharded``, as ``fit`` does): the
     batches are those of one process, except that each holds at least one utterance per rank
     (an over-budget utterance gets company, a short remainder joins the batch before it); rank
     r takes utterances r, r + world, ... of each batch (they are length-sorted, so every rank's
@@ -38,6 +38,7 @@ class BucketBatchSampler:
     of all ranks together, so a checkpoint resumes with any number of processes.
     """
     shards_itself = True
+    sharding = Sharding()          # this rank's share; fit sets it while it iterates
 
     def __init__(self, lengths, max_frames: int, *, shuffle: bool = True, seed: int = 0,
                  drop_last: bool = False, length_noise: float = 0.05):
@@ -81,10 +82,10 @@ class BucketBatchSampler:
         return batches
 
     def __len__(self) -> int:
-        return len(self._batches(shard()[1]))
+        return len(self._batches(self.sharding.world))
 
     def __iter__(self):
-        rank, world, equal_steps = shard()
+        rank, world, equal_steps = self.sharding.rank, self.sharding.world, self.sharding.equal_steps
         batches = self._batches(world)
         start = self.position if 0 < self.position < len(batches) else 0
         for k in range(start, len(batches)):

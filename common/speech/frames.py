@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from common.engine.distributed import broadcast_tensor, shard, shard_slice
+from common.engine.distributed import Sharding, broadcast_tensor, shard_slice
 
 from .io import check_split_dims, cmvn, feature_shapes, read_frame_labels, split_files
 from common.layouts import DataFormatError
@@ -127,13 +127,14 @@ class FrameBatches:
     Iterating draws one permutation (``shuffle``) on the device and slices it; the last
     batch is smaller unless ``drop_last``. For a test store, yields windows only.
 
-    Data-parallel training (inside ``common.engine.distributed.sharded()``, as ``fit`` iterates): every
+    Data-parallel training (``sharding`` set by ``common.engine.distributed.sharded``, as ``fit`` does): every
     rank takes its contiguous part of each batch of the single-process order, which rank 0
     draws and broadcasts, so the ranks' parts are disjoint, cover the batch, and the epoch order
     is the one-process order for the same seed. A batch with fewer frames than ranks (a last
     batch without ``drop_last``) is skipped in training, where all ranks must step together.
     """
     shards_itself = True
+    sharding = Sharding()          # this rank's share; fit sets it while it iterates
 
     def __init__(self, store: FrameStore, batch_size: int, shuffle: bool = False,
                  drop_last: bool = False, generator: torch.Generator | None = None):
@@ -153,7 +154,7 @@ class FrameBatches:
     def __iter__(self):
         device = self.store.centers.device
         n = len(self.store)
-        rank, world, equal_steps = shard()
+        rank, world, equal_steps = self.sharding.rank, self.sharding.world, self.sharding.equal_steps
         if self.shuffle:
             # the permutation is drawn on the CPU (torch's global RNG or the given generator,
             # so a run is reproducible and resumable) and moved to the device once per epoch

@@ -22,22 +22,29 @@ def _shards():
     """Each rank's items of every batch source, in training (equal steps) and evaluation."""
     x = torch.arange(41, dtype=torch.float32).unsqueeze(1)        # frame i holds the value i
     out = {}
-    with D.sharded(equal_steps=True):
-        fb = FrameBatches(_store(x, torch.zeros(41, dtype=torch.long)), 8, shuffle=True,
-                          generator=torch.Generator().manual_seed(3))
+    fb = FrameBatches(_store(x, torch.zeros(41, dtype=torch.long)), 8, shuffle=True,
+                      generator=torch.Generator().manual_seed(3))
+    with D.sharded(fb, equal_steps=True):
         out["frames"] = [b[0].flatten().long().tolist() for b in fb]
-        lengths = np.random.default_rng(0).integers(5, 200, 57)
-        lengths[[3, 9]] = 500                                          # over the budget: a batch alone in 1 process
-        bucket = BucketBatchSampler(lengths, max_frames=400, seed=2)
+    lengths = np.random.default_rng(0).integers(5, 200, 57)
+    lengths[[3, 9]] = 500                                          # over the budget: a batch alone in 1 process
+    bucket = BucketBatchSampler(lengths, max_frames=400, seed=2)
+    other = BucketBatchSampler(lengths, max_frames=400, seed=2)    # not sharded: one process's batches
+    with D.sharded(DataLoader(range(57), batch_sampler=bucket), equal_steps=True):   # found as the batch sampler
         out["bucket"] = list(bucket)
         out["bucket_len"] = len(bucket)
-        pk = D.ShardedBatchSampler(BatchSampler(RandomSampler(range(48), generator=torch.Generator().manual_seed(4)),
-                                                12, drop_last=False), group=3)
+        out["other_len"] = len(other)
+    out["bucket_len_after"] = len(bucket)
+    pk = D.ShardedBatchSampler(BatchSampler(RandomSampler(range(48), generator=torch.Generator().manual_seed(4)),
+                                            12, drop_last=False), group=3)
+    with D.sharded(pk, equal_steps=True):
         out["pk"] = list(pk)
-        loader = D.ShardedLoader(DataLoader(TensorDataset(torch.arange(21)), batch_size=4))
+    loader = D.ShardedLoader(DataLoader(TensorDataset(torch.arange(21)), batch_size=4))
+    with D.sharded(loader, equal_steps=True):
         out["loader_train"] = [b[0].tolist() for b in loader]
-    with D.sharded(equal_steps=False):
+    with D.sharded(loader, equal_steps=False):
         out["loader_eval"] = [b[0].tolist() for b in loader]
+    out["one_process"] = BucketBatchSampler(lengths, max_frames=400, seed=2)._batches(1)
     return D.gather_objects(out)
 
 
@@ -57,6 +64,8 @@ def test_shards_are_disjoint_cover_the_one_process_batches_and_keep_steps_equal(
     seen = sorted(i for part in b0 + b1 for i in part)
     assert seen == list(range(57))
     assert all(p0 and p1 for p0, p1 in zip(b0, b1))              # over-budget utterances got company
+    # the sharding is the sampler's own: another sampler keeps one process's count, and it ends with the loop
+    assert ranks[0]["other_len"] == ranks[0]["bucket_len_after"] == len(ranks[0]["one_process"]) != len(b0)
     # P x K: identity groups of 3 stay together, the parts cover each batch of 12
     for p0, p1 in zip(ranks[0]["pk"], ranks[1]["pk"]):
         assert len(p0) == len(p1) == 6 and not set(p0) & set(p1)
@@ -73,7 +82,7 @@ def _unseeded_orders(kind):
         source = D.ShardedBatchSampler(BatchSampler(RandomSampler(range(20)), 4, drop_last=False))
     else:
         source = D.ShardedLoader(DataLoader(TensorDataset(torch.linspace(0, 1, 20)), batch_size=4, shuffle=True))
-    with D.sharded():
+    with D.sharded(source):
         return list(source)
 
 
@@ -101,9 +110,11 @@ def test_split_batch_cuts_every_per_item_field_and_covers_the_batch():
 def test_gpus_to_use_follows_torchrun_and_refuses_impossible_counts(monkeypatch):
     for var in ("RANK", "WORLD_SIZE", "MASTER_ADDR"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setattr(D, "gpu_count", lambda: 0)              # a CPU machine: GPUS processes with gloo
+    from common.engine.distributed import processes
+
+    monkeypatch.setattr(processes, "gpu_count", lambda: 0)   # a CPU machine: GPUS processes with gloo
     assert D.gpus_to_use(3) == 3 and D.gpus_to_use(None) == 1
-    monkeypatch.setattr(D, "gpu_count", lambda: 2)
+    monkeypatch.setattr(processes, "gpu_count", lambda: 2)
     assert D.gpus_to_use(None) == 2 and D.gpus_to_use(1) == 1
     with pytest.raises(ValueError, match="only 2 GPU"):
         D.gpus_to_use(3)
