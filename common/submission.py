@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -30,6 +31,28 @@ def write_submission(path, ids: Iterable, labels: Iterable, header: Sequence[str
     return path
 
 
+_ID_LIST = re.compile(r"^\s*(tensor\(|array\()?\[\s*-?\d+(\s*[, ]\s*-?\d+)*\s*,?\s*\]\)?\s*$"
+                      r"|^\s*-?\d+(\s*[, ]\s*-?\d+)+\s*$")
+_SPECIAL = re.compile(r"<\|[^|<>]*\|>|<(?:pad|unk|eos|sos|s|/s|blank|bos)>|\[(?:SOS|EOS|PAD|UNK)\]|\u2581")
+
+
+def _check_text_label(path, line: int, label: str) -> None:
+    """Free-text labels (transcripts, subword output) without a character set: refuse the mistakes a
+    decoding step leaves behind, naming the row (Kaggle would score them as text, badly)."""
+    if "\n" in label or "\r" in label:
+        raise SubmissionError(f"{path}, line {line}: the label holds a line break ({label[:60]!r}): one transcript "
+                              "per row, on one line; join the decoded pieces with spaces (' '.join) or strip them")
+    if _ID_LIST.match(label):
+        raise SubmissionError(f"{path}, line {line}: label {label[:60]!r} is a list of token ids, not text: decode it "
+                              "first (vocab.to_string(ids), or the tokenizer's decode)")
+    special = _SPECIAL.search(label)
+    if special:
+        what = "a subword word-start marker" if special.group() == "\u2581" else "a special token"
+        raise SubmissionError(f"{path}, line {line}: label {label[:60]!r} holds {special.group()!r}, {what} left by "
+                              "decoding: cut the output at the end token and drop specials (vocab.to_string, or the "
+                              "tokenizer's decode with skip_special_tokens=True)")
+
+
 def validate_submission(path, *, header: Sequence[str], n_rows: int, label_set=None,
                         label_chars=None, numeric_labels: bool = False) -> None:
     """Check a submission CSV; raise ``SubmissionError`` naming the file, the row and the fix.
@@ -37,7 +60,9 @@ def validate_submission(path, *, header: Sequence[str], n_rows: int, label_set=N
     Checks: no byte-order mark; the exact header; no blank line (named as such, not counted as
     a row); ``n_rows`` data rows; the first column is 0..n_rows-1 in order;
     labels in ``label_set`` (e.g. phoneme strings), or made of ``label_chars`` (e.g. the
-    one-character phoneme codes), or finite numbers when ``numeric_labels``.
+    one-character phoneme codes), or finite numbers when ``numeric_labels``. Without a ``label_set``
+    (free text: transcripts, subword output) a label may not hold a line break, be a list of token
+    ids (``[10, 7, 14]``) or keep a special token (``<|endoftext|>``, ``<eos>``, the subword marker ▁).
     """
     path = Path(path)
     if not path.exists():
@@ -81,6 +106,8 @@ def validate_submission(path, *, header: Sequence[str], n_rows: int, label_set=N
             raise SubmissionError(f"{path}, line {line}: id {row[0]!r}, expected {i} (ids are 0-based "
                                   "and in sorted test-file order)")
         label = row[1]
+        if label_set is None and not numeric_labels:
+            _check_text_label(path, line, label)
         if label_set is not None and label not in label_set:
             raise SubmissionError(f"{path}, line {line}: label {label!r} is not a known class")
         if label_chars is not None and not set(label) <= label_chars:
