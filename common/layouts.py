@@ -136,7 +136,7 @@ def locate_data_root(root, homework: str, split: str | None = None) -> Path:
             f"DATA_ROOT {root} holds the {others} layout ({LAYOUTS[found.split('|')[0]].features}/ and "
             f"{LAYOUTS[found.split('|')[0]].labels}/ per split), not {layout.name}'s. Point it at the "
             f"{layout.name} download (folder {layout.folder}/). {layout.hint(root)}")
-    candidates = [("one level up", root.parent)]
+    candidates = [("one level up", root.parent), ("two levels up", root.parent.parent)]   # a split, its mfcc/
     if root.is_dir():
         below = sorted(p for p in root.iterdir() if p.is_dir())[:100]
         below += [q for p in below if p.name == layout.folder or p.name.startswith(("hw", "11"))
@@ -144,9 +144,11 @@ def locate_data_root(root, homework: str, split: str | None = None) -> Path:
         candidates += [("one level down" if c.parent == root else "two levels down", c) for c in below]
     for where, folder in candidates:
         if _matches(detect_layout(folder), homework):
+            inside = (f" (DATA_ROOT is the folder that holds {', '.join(s + '/' for s in SPLITS)} not a split or "
+                      f"its {layout.features}/ folder)") if "up" in where else ""
             raise DataFormatError(
                 f"DATA_ROOT {root} does not hold the {layout.name} layout, but it was found {where} at "
-                f"{folder}: set DATA_ROOT = {str(folder)!r}")
+                f"{folder}: set DATA_ROOT = {str(folder)!r}{inside}")
     if not root.is_dir():
         raise DataFormatError(f"folder {root} does not exist. {layout.hint(root)}")
     missing = root / (split or "train-clean-100") / layout.features

@@ -222,6 +222,25 @@ def restore_rank_states(state: dict, generators) -> None:
             g.set_state(mine["generators"][name].cpu())
 
 
+def _check_scheduler(state: dict, path, scheduler, optimizer) -> None:
+    """A run with a scheduler resuming from a checkpoint written without one (or the reverse): say what
+    happened and the ways forward, instead of only naming the file."""
+    saved = state.get("scheduler")
+    done = state.get("epoch", -1) + 1
+    if scheduler is not None and saved is None:
+        groups = (state.get("optimizer") or {}).get("param_groups") or []
+        lr = f" (lr {groups[0]['lr']:g})" if groups and "lr" in groups[0] else ""
+        raise CheckpointError(
+            f"{path} was written by a run without a learning-rate scheduler ({done} epoch(s) done), but this run has "
+            f"a {type(scheduler).__name__}, whose position cannot be restored from it. Ways forward: resume as that "
+            f"run was, without a scheduler (pass scheduler=None to fit: the learning rate stays at the saved "
+            f"value{lr}); or start a new run with the scheduler (RESUME=False: the earlier files are moved to "
+            "earlier/, not deleted); or point CHECKPOINT_DIR at the folder of the run that had the scheduler")
+    if scheduler is None and saved is not None:
+        print(f"RESUME: {path} holds a learning-rate scheduler's state but this run has none: it is not used, the "
+              "learning rate stays as the optimizer saved it (pass the same scheduler to fit to continue the schedule)")
+
+
 def resume_run(ckpt_dir: Path, model, optimizer, scheduler, scaler, ema, device, generators, stateful,
             hyperparameters, monitor, mode, path=None):
     """Restore the run in ``ckpt_dir`` (or from ``path``, the file rank 0 chose); returns
@@ -233,6 +252,7 @@ def resume_run(ckpt_dir: Path, model, optimizer, scheduler, scaler, ema, device,
     if state is None:
         print(f"RESUME: no checkpoint in {ckpt_dir}, starting from scratch")
         return 0, None, [], None
+    _check_scheduler(state, path, scheduler, optimizer)
     restore_checkpoint(state, path, model, optimizer, scheduler, scaler, ema, generators=generators,
                        stateful=stateful)
     restore_rank_states(state, generators)
