@@ -145,9 +145,9 @@ def checkpoint_file(checkpoint_dir, checkpoint=None) -> Path:
 
 
 def train_or_load(train, train_flag: bool, gpus: int, checkpoint, after_launch=None):
-    """(history, seconds): ``launch(train, gpus)`` (one process per GPU, else here), then ``after_launch()``
-    when more than one process trained; with ``train_flag`` False nothing trains and the history is
-    the one saved in ``checkpoint`` (a missing file is an error that says how to get one)."""
+    """(what ``train`` returns, seconds): ``launch(train, gpus)`` (one process per GPU, else here), then
+    ``after_launch()`` when more than one process trained; with ``train_flag`` False nothing trains and
+    the result is the history saved in ``checkpoint`` (a missing file is an error that says how to get one)."""
     import pandas as pd
 
     t0 = time.perf_counter()
@@ -159,12 +159,13 @@ def train_or_load(train, train_flag: bool, gpus: int, checkpoint, after_launch=N
         history = pd.DataFrame(read_checkpoint(path)["history"])
         print(f"TRAIN = False: nothing trained; {path} holds {len(history)} epoch(s) of history")
         return history, 0.0
-    history = launch(train, gpus)      # gpus > 1: one forked process per GPU (DDP); else here
+    result = launch(train, gpus)       # gpus > 1: one forked process per GPU (DDP); else here
     if gpus > 1 and after_launch is not None:
         after_launch()                 # the processes are done: evaluate on this kernel's device
     seconds = time.perf_counter() - t0
-    print(f"trained {len(history)} epochs in {seconds:.0f} s")
-    return history, seconds
+    epochs = f"{len(result)} epochs " if isinstance(result, pd.DataFrame) else ""
+    print(f"trained {epochs}in {seconds:.0f} s")
+    return result, seconds
 
 
 def _listing(folder: Path, limit: int = 12) -> str:

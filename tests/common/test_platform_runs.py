@@ -22,6 +22,7 @@ from common.notebook.execute import REPO_ROOT
 from tests.hw1.test_hw1_notebook import TINY as HW1_TINY
 from tests.hw2.test_hw2p2_notebook import TINY as HW2_TINY
 from tests.hw3.test_hw3p2_notebook import TINY as HW3P2_TINY
+from tests.hw3.test_las_notebook import TINY as LAS_TINY
 
 # notebook, its short name, tiny parameters, the submission file, a parameter that changes the model
 CASES = {
@@ -30,6 +31,8 @@ CASES = {
     # AVERAGE_BEST = 2: the TRAIN = False run averages the two kept epochs again, to the same submission
     "hw3p2": ("hw3_rnn/hw3p2.ipynb", {**HW3P2_TINY, "DEMO_SIZE": "tiny", "EPOCHS": 2, "AVERAGE_BEST": 2},
               "submission.csv", {"LSTM_HIDDEN": 32}),
+    "las": ("hw3_rnn/las.ipynb", {**LAS_TINY, "EPOCHS": 2, "CTC_WARMUP_EPOCHS": 1, "PRETRAIN_LM_EPOCHS": 0,
+                                  "AVERAGE_BEST": 2}, "submission.csv", {"SPELLER_HIDDEN": 48}),
 }
 
 
