@@ -145,3 +145,23 @@ def test_every_figure_is_saved_with_save_figure(path):
     source = "".join("".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")
     assert "savefig(" not in source, f"{path.name} writes a figure with savefig: use common.plots.save_figure"
     assert "save_figure(" in source, f"{path.name} saves no figure"
+
+
+def test_every_data_file_the_package_reads_is_package_data():
+    """A pip install from REPO_URL (Colab, Kaggle) ships only .py files unless pyproject lists the rest:
+    every tracked non-Python file inside common/ and mytorch/ must be declared package data."""
+    import fnmatch
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "common", "mytorch"], cwd=REPO_ROOT, capture_output=True,
+                             text=True, check=True).stdout.split()
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
+    missing = []
+    for path in tracked:
+        if path.endswith(".py"):
+            continue
+        folder, name = path.rsplit("/", 1)
+        patterns = declared.get(folder.replace("/", "."), [])
+        if not any(fnmatch.fnmatch(name, pattern) for pattern in patterns):
+            missing.append(path)
+    assert not missing, f"add these to [tool.setuptools.package-data] in pyproject.toml: {missing}"
