@@ -149,6 +149,16 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
     if lm is not None:
         lm_state = lm.initial(B * K, device=device)
         lm_lp = lm_weight * lm.log_probs(lm_state).to(torch.float64).view(B, K, C) + insertion_bonus
+    # the new prefixes of a beam j are its extensions by the frame's best tokens: its top K valid
+    # ones lie within the 2K best non-blank tokens (at most K - 1 are its children already in the
+    # beam, one is its last token, tried separately as the "repeat" column): exact without an LM;
+    # with an LM (whose term reorders them) only when pruning is on, else every token is tried
+    restrict = lm is None or prune_log_prob is not None
+    M = max(1, C - 1 if not restrict else min(C - 1, 2 * K))
+    non_blank = lp.clone()
+    non_blank[:, :, blank] = NEG_INF
+    top_vals, top_ids = non_blank.topk(M, dim=2)                              # (B, T, M) best first
+    del non_blank
     active = B
     for t in range(T):
         while active and sorted_lengths[active - 1] <= t:
@@ -156,17 +166,16 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
         if active == 0:
             break
         n = active
-        frame = lp[:n, t]                                                      # (n, C)
+        frame, fv, fi = lp[:n, t], top_vals[:n, t], top_ids[:n, t]           # (n, C), (n, M), (n, M)
         pb, pnb, lst = p_b[:n], p_nb[:n], last[:n]
         total = torch.logaddexp(pb, pnb)                                       # (n, K)
         has_last = lst >= 0
-        lp_last = frame.gather(1, lst.clamp(min=0))                            # (n, K)
+        lst0 = lst.clamp(min=0)
+        lp_last = frame.gather(1, lst0)                                        # (n, K)
         stay_b = total + frame[:, blank, None]
         stay_nb = torch.where(has_last, pnb + lp_last, NEG_INF)               # "a" + "a" -> "a"
-        ext = total[:, :, None] + frame[:, None, :]                            # (n, K, C)
-        repeat = torch.where(has_last, pb + lp_last, ext[:, :, 0])             # "a-" + "a" -> "aa"
-        ext.scatter_(2, lst.clamp(min=0)[:, :, None], repeat[:, :, None])
-        ext[:, :, blank] = NEG_INF
+        repeat = torch.where(has_last, pb + lp_last, NEG_INF)                  # "a-" + "a" -> "aa"
+        ext = (total[:, :, None] + fv[:, None, :]).masked_fill(fi[:, None, :] == lst[:, :, None], NEG_INF)
         # an extension j + c that is already in the beam as prefix k merges into k's stay
         valid = total > NEG_INF
         match = ((parent_hashes[:n, :, None] == hashes[:n, None, :]) & valid[:, None, :]
@@ -174,30 +183,38 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
         if bool(match.any()):
             # prefixes in the beam are distinct: at most one parent j per k
             matched = match.any(2)                                             # (n, k)
-            flat = match.to(torch.uint8).argmax(2) * C + lst.clamp(min=0)      # (n, k) into ext[j, last[k]]
-            ext = ext.flatten(1)
-            stay_nb = torch.where(matched, torch.logaddexp(stay_nb, ext.gather(1, flat)), stay_nb)
+            j = match.to(torch.uint8).argmax(2)                                # (n, k)
+            same = lst.gather(1, j) == lst                                     # j + last(k) is j's repeat
+            merged = torch.where(same, pb.gather(1, j), total.gather(1, j)) + lp_last
+            stay_nb = torch.where(matched, torch.logaddexp(stay_nb, merged), stay_nb)
             rows_n, ks = matched.nonzero(as_tuple=True)
-            ext[rows_n, flat[rows_n, ks]] = NEG_INF
-            ext = ext.view(n, K, C)
-        stay = torch.logaddexp(stay_b, stay_nb) + fused[:n]
-        ext_rank = ext + fused[:n, :, None]
+            jj, ss = j[rows_n, ks], same[rows_n, ks]
+            repeat[rows_n[ss], jj[ss]] = NEG_INF
+            at = fi[rows_n] == lst[rows_n, ks][:, None]                        # (m, M)
+            found = at.any(1) & ~ss
+            ext[rows_n[found], jj[found], at.to(torch.uint8).argmax(1)[found]] = NEG_INF
+        fz = fused[:n]
+        stay = torch.logaddexp(stay_b, stay_nb) + fz
         if lm is not None:
-            ext_rank = ext_rank + lm_lp[:n]
-        elif insertion_bonus:
-            ext_rank = ext_rank + insertion_bonus
-        scores = torch.cat([stay, ext_rank.flatten(1)], dim=1)                 # (n, K + K*C)
+            rep_rank = repeat + fz + lm_lp[:n].gather(2, lst0[:, :, None])[:, :, 0]
+            ext_rank = ext + fz[:, :, None] + lm_lp[:n].gather(2, fi[:, None, :].expand(n, K, M))
+        else:
+            rep_rank = repeat + (fz + insertion_bonus)
+            ext_rank = ext + (fz + insertion_bonus)[:, :, None]
+        scores = torch.cat([stay, rep_rank, ext_rank.flatten(1)], dim=1)      # (n, 2K + K*M)
         top_scores, top = scores.topk(K, dim=1)
         if beam_prune_log_prob is not None:                                    # far below the best
             top_scores = top_scores.masked_fill(top_scores < top_scores[:, :1] + beam_prune_log_prob, NEG_INF)
-        is_ext = (top >= K) & (top_scores > NEG_INF)
-        parent = torch.where(top >= K, (top - K) // C, top)
-        token = torch.where(is_ext, (top - K) % C, -1)
-        cand_b = torch.cat([stay_b, torch.full_like(ext.flatten(1), NEG_INF)], dim=1)
-        cand_nb = torch.cat([stay_nb, ext.flatten(1)], dim=1)
         alive = top_scores > NEG_INF
-        p_b[:n] = torch.where(alive, cand_b.gather(1, top), NEG_INF)
-        p_nb[:n] = torch.where(alive, cand_nb.gather(1, top), NEG_INF)
+        is_stay, is_rep = top < K, (top >= K) & (top < 2 * K)
+        k_stay, k_rep, e = top.clamp(max=K - 1), (top - K).clamp(0, K - 1), (top - 2 * K).clamp(min=0)
+        parent = torch.where(is_stay, top, torch.where(is_rep, top - K, e // M))
+        is_ext = alive & ~is_stay
+        token = torch.where(is_ext, torch.where(is_rep, lst0.gather(1, k_rep), fi.gather(1, e % M)), -1)
+        new_nb = torch.where(is_stay, stay_nb.gather(1, k_stay),
+                             torch.where(is_rep, repeat.gather(1, k_rep), ext.flatten(1).gather(1, e)))
+        p_b[:n] = torch.where(alive & is_stay, stay_b.gather(1, k_stay), NEG_INF)
+        p_nb[:n] = torch.where(alive, new_nb, NEG_INF)
         fused[:n] = torch.where(alive, top_scores - torch.logaddexp(p_b[:n], p_nb[:n]), 0.0)
         old_hash = hashes[:n].gather(1, parent)
         parent_hashes[:n] = torch.where(is_ext, old_hash, parent_hashes[:n].gather(1, parent))
