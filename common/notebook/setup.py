@@ -41,7 +41,8 @@ from common.engine.distributed import gpus_to_use, launch
 from .execute import save_metrics
 from .kaggle import KAGGLE_WORKING, SLUGS, platform, submit
 
-__all__ = ["find_checkout", "resolve_folders", "setup", "notebook_config", "train_or_load", "checkpoint_file",
+__all__ = ["find_checkout", "resolve_folders", "output_dir_of", "setup", "notebook_config", "train_or_load",
+           "checkpoint_file",
            "finish", "DRIVE_ROOT"]
 
 DRIVE_ROOT = Path("/content/drive")
@@ -84,6 +85,13 @@ def resolve_folders(notebook: str, output: str, output_dir=None, demo_dir=None, 
         ckpt = folder / notebook / "checkpoints" if folder is not None else None
     return {"OUTPUT_DIR": out.resolve(), "DEMO_DIR": demo.resolve(),
             "CHECKPOINT_DIR": (ckpt or out / "checkpoints").resolve(), "where": where}
+
+
+def output_dir_of(notebook: str, output: str) -> Path:
+    """Another notebook's default OUTPUT_DIR seen from here (HW4P2 reads the ``lm.pt`` HW4P1 exports): in a
+    checkout ``runs/<output>``, else ``./runs/<notebook>`` of the same working folder (on Kaggle both
+    notebooks write under ``/kaggle/working/runs/``)."""
+    return resolve_folders(notebook, output)["OUTPUT_DIR"]
 
 
 def _gpu_lines(gpus: int, device: torch.device) -> list[str]:

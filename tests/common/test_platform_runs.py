@@ -23,6 +23,7 @@ from tests.hw1.test_hw1_notebook import TINY as HW1_TINY
 from tests.hw2.test_hw2p2_notebook import TINY as HW2_TINY
 from tests.hw3.test_hw3p2_notebook import TINY as HW3P2_TINY
 from tests.hw3.test_las_notebook import TINY as LAS_TINY
+from tests.hw4.test_hw4p2_notebook import TINY as HW4P2_TINY
 
 # notebook, its short name, tiny parameters, the submission file, a parameter that changes the model
 CASES = {
@@ -33,6 +34,8 @@ CASES = {
               "submission.csv", {"LSTM_HIDDEN": 32}),
     "las": ("hw3_rnn/las.ipynb", {**LAS_TINY, "EPOCHS": 2, "CTC_WARMUP_EPOCHS": 1, "PRETRAIN_LM_EPOCHS": 0,
                                   "AVERAGE_BEST": 2}, "submission.csv", {"SPELLER_HIDDEN": 48}),
+    "hw4p2": ("hw4_transformer/hw4p2.ipynb", {**HW4P2_TINY, "EPOCHS": 2, "AVERAGE_BEST": 2}, "submission.csv",
+              {"CONV_CHANNELS": 8}),
 }
 
 
