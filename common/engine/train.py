@@ -34,6 +34,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from .budget import BudgetStage, TimeBudget
 from .checkpoint import (
     check_run_metadata,
     nonfinite_tensors,
@@ -54,6 +55,7 @@ from .distributed import (
     shards_itself,
     wrap_model,
 )
+from .schedule import resize_schedule
 from .resume import (
     clean_temporaries,
     keep_earlier_run,
@@ -204,7 +206,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         ema=None, checkpoint_dir=None, resume: bool = False, monitor: str = "val_loss",
         mode: str = "min", logger=None, generators: dict | None = None, stateful: dict | None = None,
         keep_earlier: bool = True, ddp_options: dict | None = None,
-        metadata: dict | None = None) -> pd.DataFrame:
+        metadata: dict | None = None, time_budget: BudgetStage | TimeBudget | None = None) -> pd.DataFrame:
     """Train for ``epochs`` epochs and return the history (one row per epoch).
 
     - ``scheduler_interval``: "step" (stepped per optimizer step, e.g. warmup + cosine) or
@@ -245,6 +247,16 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     on rank 0 (its row goes to all), and rank 0 alone prints, logs and saves; the checkpoint also
     holds every rank's RNG states, so an interrupted run resumes exactly, and it resumes in one
     process (or another number of them) as well.
+
+    Time budget (``time_budget``: a stage of a ``common.engine.budget.TimeBudget``, or a whole
+    ``TimeBudget`` as one stage; None: the epochs decide, exactly as without it):
+    - after each epoch the epochs that fit in the stage's time are estimated from the mean epoch
+      time (evaluation and checkpoints included), at most ``epochs``; the first estimate (and any
+      later smaller one) re-sizes the scheduler (``common.engine.schedule.resize_schedule``: a
+      ``warmup_cosine`` schedule then ends at the last step of the last epoch that fits);
+    - training stops after the checkpoint of the last epoch that fits (at least one epoch);
+    - every checkpoint holds the stage's time spent and plan (``extra["budget"]``): ``resume=True``
+      continues with the time left; ``history.attrs["time_budget"]`` holds the same at the end.
 
     Resuming a changed run (the notebook's new values win):
     - another optimizer class is a ``CheckpointError`` naming the checkpoint and both classes;
@@ -293,6 +305,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
                 with contextlib.redirect_stdout(io.StringIO()):
                     start, best, history, _ = resume_run(*args, path=path)
         barrier()
+    stage = _begin_stage(time_budget, path if ckpt_dir is not None and resume else None, history, main)
     train_model, eval_loader = model, val_loader
     if distributed:
         train_model = wrap_model(model, device, **(ddp_options or {}))
@@ -302,6 +315,10 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     step_scheduler = scheduler if scheduler_interval == "step" else None
     saved_epoch = start            # epochs held by last.pt (for the messages)
     for epoch in range(start, epochs):
+        if stage is not None and stage.planned is not None and epoch >= stage.planned:
+            break                      # the time budget ends training here (a resumed stage may be done)
+        shown = epochs if stage is None or stage.planned is None else stage.planned
+        steps_before = scheduler.last_epoch if scheduler is not None else 0
         t0 = time.perf_counter()
         for obj in stateful.values():
             if hasattr(obj, "set_epoch"):
@@ -311,7 +328,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             train = train_epoch(train_model, train_loader, compute_loss, optimizer, device=device,
                                 amp_dtype=amp_dtype, scaler=scaler, scheduler=step_scheduler,
                                 grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm,
-                                ema=ema, desc=f"epoch {epoch + 1}/{epochs} train")
+                                ema=ema, desc=f"epoch {epoch + 1}/{shown} train")
         broadcast_buffers(model, ema)       # BatchNorm statistics: rank 0's, as checkpointed
         row.update({f"train_{k}": v for k, v in train.items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
@@ -320,7 +337,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             eval_model = ema.module if ema is not None else model
             with sharded(eval_loader, equal_steps=False):
                 val = evaluate(eval_model, eval_loader, val_compute_loss or compute_loss, device=device,
-                               amp_dtype=amp_dtype, desc=f"epoch {epoch + 1}/{epochs} val")
+                               amp_dtype=amp_dtype, desc=f"epoch {epoch + 1}/{shown} val")
             row.update({f"val_{k}": v for k, v in val.items()})
         if extra_eval is not None:
             extra = extra_eval(ema.module if ema is not None else model, epoch + 1) if main else None
@@ -344,13 +361,15 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
                   + ("  (best)" if improved else ""))
         if logger is not None and main:
             logger.log(row, step=epoch + 1)
+        if stage is not None:             # before the checkpoint, so that it holds the plan and the schedule
+            _plan_stage(stage, epoch + 1, epochs, scheduler, scheduler_interval,
+                        scheduler.last_epoch - steps_before if scheduler is not None else 0, main)
         if ckpt_dir is not None:
             ranks = rank_states(generators) if distributed else None    # collective: every rank
             kwargs = dict(model=model, optimizer=optimizer, scheduler=scheduler, scaler=scaler,
                           ema=ema, epoch=epoch, best_metric=best, history=history, generators=generators,
                           stateful=stateful, monitor=monitor, mode=mode, hyperparameters=hyperparameters,
-                          check_finite=False, extra={"ranks": ranks} if ranks else None,  # checked above
-                          metadata=metadata)
+                          check_finite=False, extra=_extra(ranks, stage), metadata=metadata)  # checked above
             # best.pt first: a kill between the two writes leaves last.pt one epoch behind (that epoch is
             # trained again, identically), never a last.pt whose best value has no best.pt to go with it
             if main:
@@ -359,7 +378,59 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
                 save_checkpoint(ckpt_dir / "last.pt", **kwargs)
             saved_epoch = epoch + 1
     barrier()                               # rank 0's files are complete when fit returns
-    return pd.DataFrame(history)
+    frame = pd.DataFrame(history)
+    if stage is not None:
+        frame.attrs["time_budget"] = stage.state_dict()
+    return frame
+
+
+def _extra(ranks, stage) -> dict | None:
+    extra = {**({"ranks": ranks} if ranks else {}), **({"budget": stage.state_dict()} if stage is not None else {})}
+    return extra or None
+
+
+def _begin_stage(time_budget, path, history: list, main: bool) -> BudgetStage | None:
+    """The budget stage of this fit, begun: restored from the resumed checkpoint's ``extra["budget"]``
+    (rank 0 reads it, every rank gets it), or from the history's epoch times when it was trained
+    without a budget."""
+    if time_budget is None:
+        return None
+    stage = time_budget.stage() if isinstance(time_budget, TimeBudget) else time_budget
+    if not isinstance(stage, BudgetStage):
+        raise TypeError(f"time_budget must be a TimeBudget, one of its stages (budget.stage(name)) or None, "
+                        f"got {type(time_budget).__name__}")
+    saved = None
+    if path is not None and main:
+        saved = (torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("extra") or {}).get("budget")
+        if saved is None and history:           # trained without a budget so far: its epochs' time counts
+            saved = {"earlier_s": stage.budget.spent_s, "spent_s": sum(r.get("time_s", 0.0) for r in history),
+                     "planned": None}
+    stage.begin(broadcast_object(saved))
+    if main:
+        done = f"; resumed after {len(history)} epoch(s), {stage.spent_s / 60:.2f} min spent" if saved else ""
+        print(f"TIME_BUDGET stage {stage.name!r}: {stage.allotted_s / 60:.2f} min of the "
+              f"{stage.budget.total_s / 60:g} (the earlier stages spent {stage.earlier_s / 60:.2f}){done}")
+    return stage
+
+
+def _plan_stage(stage: BudgetStage, done: int, epochs: int, scheduler, interval: str, epoch_steps: int,
+                main: bool) -> None:
+    """After ``done`` epochs: rank 0's time, the epochs that fit, the scheduler re-sized to end with them."""
+    stage.spent_s = broadcast_object(stage.measure())        # every rank decides on rank 0's clock
+    before = stage.planned
+    planned = stage.plan(done, epochs)
+    if planned != before and scheduler is not None:
+        total = planned if interval == "epoch" else scheduler.last_epoch + (planned - done) * epoch_steps
+        resized = resize_schedule(scheduler, total)
+        if main:
+            sized = (f"the lr schedule now ends at {'epoch' if interval == 'epoch' else 'step'} {total}" if resized
+                     else f"{type(scheduler).__name__} cannot be re-sized (warmup_cosine can): its lr does not "
+                          "end with training")
+            print(f"TIME_BUDGET: {done} epoch(s) took {stage.spent_s:.0f} s of the stage's {stage.allotted_s:.0f} s: "
+                  f"{planned} of {epochs} epochs fit; {sized}")
+    if main and planned == done:
+        stop = f"stops after {done} of {epochs} epochs" if done < epochs else f"all {epochs} epochs fitted"
+        print(f"{stage.summary()}: {stop}")
 
 
 def _check_weights(model, ema, epoch: int, ckpt_dir, saved_epoch: int) -> None:
