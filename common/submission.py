@@ -99,7 +99,7 @@ def validate_submission(path, *, header: Sequence[str], n_rows: int, label_set=N
     label_set = set(label_set) if label_set is not None else None
     label_chars = set(label_chars) if label_chars is not None else None
     for i, row in enumerate(body):
-        line = line_of[i + 1]
+        line = line_of[i] + 1                 # where the row starts (a quoted label may span lines)
         if len(row) != len(header):
             raise SubmissionError(f"{path}, line {line}: {len(row)} fields, expected {len(header)}")
         if row[0] != str(i):

@@ -161,7 +161,9 @@ def load_lm_weights(model: torch.nn.Module, lm: dict, strict: bool = True):
     try:
         return unwrap(model).load_state_dict(lm["state_dict"], strict=strict)
     except RuntimeError as err:
+        lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+        detail = lines[1] if len(lines) > 1 else lines[0]            # the first mismatch, not the heading
         raise LMCheckpointError(
             f"{lm.get('path', 'the LM file')} does not fit this {type(unwrap(model)).__name__} "
-            f"({str(err).splitlines()[0][:160]} ...; file config: {_describe_config(lm['config'])}): build the model "
+            f"({detail[:200]} ...; file config: {_describe_config(lm['config'])}): build the model "
             "with the file's configuration (lm['config']), or export the LM again with this one") from err

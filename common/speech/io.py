@@ -175,9 +175,9 @@ def read_symbols(path, vocab) -> np.ndarray:
         token = str(inner[k])
         what = "the CTC blank" if getattr(vocab, "blank", None) == ids[k] else "a special token"
         raise DataFormatError(
-            f"{path} has {token!r} ({what}, id {ids[k]}) inside the transcript (label {k + 1} of {len(labels)}): it is "
-            "not a phoneme, and a target holding it trains CTC to emit the blank as a symbol. Remove it from "
-            "the transcript (an empty string left by splitting on spaces?) or re-download the data")
+            f"{path} has {token!r} ({what}, id {ids[k]}) inside the transcript (label {k + 2} of {len(labels)}, "
+            "[SOS] included): it is not a phoneme, and a target holding it trains CTC to emit the blank as a symbol. "
+            "Remove it from the transcript (an empty string left by splitting on spaces?) or re-download the data")
     return ids
 
 
