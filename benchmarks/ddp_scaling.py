@@ -35,7 +35,8 @@ from common.engine.device import amp_dtype, make_grad_scaler  # noqa: E402
 from common.engine.distributed import gpu_count, launch, local_device  # noqa: E402
 from common.engine.train import fit  # noqa: E402
 from common.faces.augment import FaceAugment  # noqa: E402
-from common.faces.data import FaceImages, make_loader, scan_split  # noqa: E402
+from common.faces.folders import scan_split  # noqa: E402
+from common.faces.images import FaceImages, make_loader
 
 
 def train_rate(root: Path, args) -> dict:

@@ -4,7 +4,7 @@
     not needed here: every DataLoader worker decodes a JPEG, then crops/resizes, flips,
     jitters brightness/contrast/saturation/hue, converts to float, normalises and erases,
     one image at a time; default collation of float tensors.
-(b) ours (the notebook): workers only decode JPEGs into uint8 (``common.faces.data``); the
+(b) ours (the notebook): workers only decode JPEGs into uint8 (``common.faces.images``); the
     uint8 batch is copied to the device (pinned, non-blocking on CUDA) and augmented there
     as a batch (``common.faces.augment.FaceAugment``).
 
@@ -38,7 +38,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from common.demo.faces import write_hw2p2  # noqa: E402
 from common.engine.device import amp_dtype, autocast  # noqa: E402
 from common.faces.augment import FaceAugment  # noqa: E402
-from common.faces.data import FaceImages, make_loader, scan_split  # noqa: E402
+from common.faces.folders import scan_split  # noqa: E402
+from common.faces.images import FaceImages, make_loader
 
 AUG = FaceAugment(size=112, crop_scale=(0.7, 1.0), crop_ratio=(0.85, 1.18), flip_p=0.5, brightness=0.3,
                   contrast=0.3, saturation=0.3, hue=0.02, erase_p=0.25, erase_scale=(0.02, 0.15))

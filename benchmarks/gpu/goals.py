@@ -98,7 +98,8 @@ def hw2(device, smoke: bool) -> list[dict]:
 
     from common.demo.faces import write_hw2p2
     from common.engine.device import amp_dtype, autocast
-    from common.faces.data import FaceImages, make_loader, scan_split
+    from common.faces.folders import scan_split
+    from common.faces.images import FaceImages, make_loader
 
     batch, n, warm, workers, width, stem, size = ((8, 2, 1, 1, 32, 2, "tiny") if smoke else
                                                   (256, 10, 2, 4, 64, 1, "small"))

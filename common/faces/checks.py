@@ -10,6 +10,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from .images import decode_jpeg
+
 
 __all__ = ["check_images"]
 
@@ -42,7 +44,6 @@ def _decode_problem(path: Path) -> str | None:
     problem = _jpeg_problem(path)
     if problem is not None:
         return problem
-    from .data import decode_jpeg  # data imports this module
 
     try:
         decode_jpeg(path)

@@ -87,7 +87,7 @@ def batch_hard_triplet_loss(embeddings: torch.Tensor, labels: torch.Tensor, marg
     closest image of another identity (hardest negative);
     ``loss = mean_a max(0, margin + d(a, p*) - d(a, n*))`` (``soft``: ``softplus(d_ap - d_an)``).
     Anchors without a positive or without a negative in the batch are skipped (use
-    ``common.faces.data.IdentityBatchSampler`` so that every identity has K images). With
+    ``common.faces.samplers.IdentityBatchSampler`` so that every identity has K images). With
     ``normalize`` the embeddings are L2-normalised first (distances in [0, 2]).
 
     ``return_stats``: also ``{"valid": anchors used, "active": anchors with a non-zero loss}``.

@@ -8,7 +8,10 @@ import torch
 from PIL import Image
 
 from common.demo.faces import FaceDemoSize, write_hw2p2
-from common.faces.data import FaceImages, IdentityBatchSampler, collate_images, decode_jpeg, make_loader, read_pairs, scan_split, scan_test_split
+from common.faces.folders import scan_split, scan_test_split
+from common.faces.images import FaceImages, collate_images, decode_jpeg, make_loader
+from common.faces.pairs import read_pairs
+from common.faces.samplers import IdentityBatchSampler
 from common.layouts import check_hw2p2_root
 
 

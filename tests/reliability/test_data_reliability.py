@@ -8,7 +8,8 @@ import pytest
 
 from common.demo.faces import FaceDemoSize, write_hw2p2
 from common.faces.checks import check_images
-from common.faces.data import read_pairs, scan_split, scan_test_split
+from common.faces.folders import scan_split, scan_test_split
+from common.faces.pairs import read_pairs
 from common.layouts import check_hw2p2_root
 from common.submission import SubmissionError, validate_submission, write_submission
 

@@ -359,7 +359,7 @@ def test_stateful_problems_are_clear_errors(tmp_path):
 def test_identity_sampler_resumes_with_the_same_batches():
     import numpy as np
 
-    from common.faces.data import IdentityBatchSampler
+    from common.faces.samplers import IdentityBatchSampler
 
     labels = np.repeat(np.arange(10), 4)
     a = IdentityBatchSampler(labels, 3, 2, seed=1)
