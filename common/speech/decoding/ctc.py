@@ -159,6 +159,8 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
     non_blank[:, :, blank] = NEG_INF
     top_vals, top_ids = non_blank.topk(M, dim=2)                              # (B, T, M) best first
     del non_blank
+    # time-major copies: each frame's rows are contiguous
+    lp, top_vals, top_ids = (x.transpose(0, 1).contiguous() for x in (lp, top_vals, top_ids))
     active = B
     for t in range(T):
         while active and sorted_lengths[active - 1] <= t:
@@ -166,7 +168,7 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
         if active == 0:
             break
         n = active
-        frame, fv, fi = lp[:n, t], top_vals[:n, t], top_ids[:n, t]           # (n, C), (n, M), (n, M)
+        frame, fv, fi = lp[t, :n], top_vals[t, :n], top_ids[t, :n]           # (n, C), (n, M), (n, M)
         pb, pnb, lst = p_b[:n], p_nb[:n], last[:n]
         total = torch.logaddexp(pb, pnb)                                       # (n, K)
         has_last = lst >= 0
@@ -175,12 +177,15 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
         stay_b = total + frame[:, blank, None]
         stay_nb = torch.where(has_last, pnb + lp_last, NEG_INF)               # "a" + "a" -> "a"
         repeat = torch.where(has_last, pb + lp_last, NEG_INF)                  # "a-" + "a" -> "aa"
-        ext = (total[:, :, None] + fv[:, None, :]).masked_fill(fi[:, None, :] == lst[:, :, None], NEG_INF)
         # an extension j + c that is already in the beam as prefix k merges into k's stay
         valid = total > NEG_INF
         match = ((parent_hashes[:n, :, None] == hashes[:n, None, :]) & valid[:, None, :]
                  & (valid & has_last)[:, :, None])                             # (n, k, j)
-        if bool(match.any()):
+        children = int(match.sum(1).max()) if M > K + 1 else 0               # most children of one beam
+        m = min(M, K + 1 + children)                                           # tokens needed this frame
+        fv, fi = fv[:, :m], fi[:, :m]
+        ext = (total[:, :, None] + fv[:, None, :]).masked_fill(fi[:, None, :] == lst[:, :, None], NEG_INF)
+        if children or (M <= K + 1 and bool(match.any())):
             # prefixes in the beam are distinct: at most one parent j per k
             matched = match.any(2)                                             # (n, k)
             j = match.to(torch.uint8).argmax(2)                                # (n, k)
@@ -190,27 +195,27 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
             rows_n, ks = matched.nonzero(as_tuple=True)
             jj, ss = j[rows_n, ks], same[rows_n, ks]
             repeat[rows_n[ss], jj[ss]] = NEG_INF
-            at = fi[rows_n] == lst[rows_n, ks][:, None]                        # (m, M)
+            at = fi[rows_n] == lst[rows_n, ks][:, None]                        # (matches, m)
             found = at.any(1) & ~ss
             ext[rows_n[found], jj[found], at.to(torch.uint8).argmax(1)[found]] = NEG_INF
         fz = fused[:n]
         stay = torch.logaddexp(stay_b, stay_nb) + fz
         if lm is not None:
             rep_rank = repeat + fz + lm_lp[:n].gather(2, lst0[:, :, None])[:, :, 0]
-            ext_rank = ext + fz[:, :, None] + lm_lp[:n].gather(2, fi[:, None, :].expand(n, K, M))
+            ext_rank = ext + fz[:, :, None] + lm_lp[:n].gather(2, fi[:, None, :].expand(n, K, m))
         else:
             rep_rank = repeat + (fz + insertion_bonus)
             ext_rank = ext + (fz + insertion_bonus)[:, :, None]
-        scores = torch.cat([stay, rep_rank, ext_rank.flatten(1)], dim=1)      # (n, 2K + K*M)
+        scores = torch.cat([stay, rep_rank, ext_rank.flatten(1)], dim=1)      # (n, 2K + K*m)
         top_scores, top = scores.topk(K, dim=1)
         if beam_prune_log_prob is not None:                                    # far below the best
             top_scores = top_scores.masked_fill(top_scores < top_scores[:, :1] + beam_prune_log_prob, NEG_INF)
         alive = top_scores > NEG_INF
         is_stay, is_rep = top < K, (top >= K) & (top < 2 * K)
         k_stay, k_rep, e = top.clamp(max=K - 1), (top - K).clamp(0, K - 1), (top - 2 * K).clamp(min=0)
-        parent = torch.where(is_stay, top, torch.where(is_rep, top - K, e // M))
+        parent = torch.where(is_stay, top, torch.where(is_rep, top - K, e // m))
         is_ext = alive & ~is_stay
-        token = torch.where(is_ext, torch.where(is_rep, lst0.gather(1, k_rep), fi.gather(1, e % M)), -1)
+        token = torch.where(is_ext, torch.where(is_rep, lst0.gather(1, k_rep), fi.gather(1, e % m)), -1)
         new_nb = torch.where(is_stay, stay_nb.gather(1, k_stay),
                              torch.where(is_rep, repeat.gather(1, k_rep), ext.flatten(1).gather(1, e)))
         p_b[:n] = torch.where(alive & is_stay, stay_b.gather(1, k_stay), NEG_INF)
