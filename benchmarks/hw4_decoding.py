@@ -36,7 +36,8 @@ def main():
     import torch
     import torch.nn.functional as F
 
-    from common.speech.transformer import manual_attention, notebook_namespace
+    from common.notebook.cells import notebook_namespace
+    from common.speech.transformer import manual_attention
 
     ns = notebook_namespace(REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb", ("model",))
     device = torch.device(args.device)

@@ -266,7 +266,8 @@ def ctc(device, smoke: bool) -> list[dict]:
 def hw4(device, smoke: bool) -> list[dict]:
     import torch.nn.functional as F
 
-    from common.speech.transformer import manual_attention, notebook_namespace
+    from common.notebook.cells import notebook_namespace
+    from common.speech.transformer import manual_attention
 
     p = notebook_parameters("hw4_transformer/hw4p2.ipynb")
     full = (p["D_MODEL"], p["N_HEADS"], p["ENC_LAYERS"], p["DEC_LAYERS"], p["D_FF"], p["CONV_CHANNELS"])

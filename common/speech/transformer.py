@@ -10,26 +10,16 @@ notebook, its tests and ``benchmarks/hw4_decoding.py`` share:
   ``F.scaled_dot_product_attention`` (True = the key takes part), with padding and causality;
 - ``manual_attention``: softmax(q k^T / sqrt(d)) v written out, the reference for SDPA and the
   way to read the attention weights (SDPA does not return them);
-- ``conv_output_lengths``: frames left after stride-2 convolutions without padding;
-- ``notebook_namespace``: run the cells of a notebook that carry a tag (the model cells) in a
-  fresh namespace, so tests and benchmarks use the model exactly as the notebook writes it.
-
-    >>> causal_mask(2, 3).int()           # 2 new queries after 1 cached key
-    tensor([[1, 1, 0],
-            [1, 1, 1]], dtype=torch.int32)
-    >>> attention_mask(torch.tensor([2, 1]), 3)[:, 0, 0].int()
-    tensor([[1, 1, 0],
-            [1, 0, 0]], dtype=torch.int32)
+- ``conv_output_lengths``: frames left after stride-2 convolutions without padding.
 """
 from __future__ import annotations
 
 import math
-from pathlib import Path
 
 import torch
 
 __all__ = ["sinusoidal_positions", "causal_mask", "attention_mask", "manual_attention",
-           "conv_output_lengths", "notebook_namespace"]
+           "conv_output_lengths"]
 
 
 def sinusoidal_positions(max_len: int, d_model: int) -> torch.Tensor:
@@ -97,21 +87,3 @@ def conv_output_lengths(lengths: torch.Tensor, layers: int = 2, kernel: int = 3,
     for _ in range(layers):
         lengths = torch.div(lengths - kernel, stride, rounding_mode="floor") + 1
     return lengths
-
-
-def notebook_namespace(notebook, tags=("model",), namespace: dict | None = None) -> dict:
-    """Execute, in order, the code cells of ``notebook`` tagged with any of ``tags`` in
-    ``namespace`` (default: a fresh dict) and return it. Tests and benchmarks load the model
-    written in the notebook this way (its model cells import what they use)."""
-    import nbformat  # jupyter tooling: only needed here
-
-    nb = nbformat.read(str(notebook), as_version=4)
-    ns = {"__name__": "notebook_cells"} if namespace is None else namespace
-    found = 0
-    for cell in nb.cells:
-        if cell.cell_type == "code" and set(tags) & set(cell.metadata.get("tags", [])):
-            exec(compile(cell.source, f"{Path(notebook).name}[{','.join(cell.metadata['tags'])}]", "exec"), ns)
-            found += 1
-    if not found:
-        raise ValueError(f"{notebook} has no code cell tagged {list(tags)}")
-    return ns

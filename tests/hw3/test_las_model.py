@@ -1,17 +1,17 @@
 """The LAS model of hw3_rnn/las.ipynb: masked attention, teacher forcing, greedy vs beam, bad input.
 
 The model lives in the notebook (a reader studies and changes it there), so these tests execute the
-notebook's code cells tagged "model" and "decoding" (nbformat) in a namespace holding the names the
+notebook's code cells tagged "model" and "decoding" (common.notebook.cells) in a namespace holding the names the
 notebook's Setup cell imports, then build a small model from those classes.
 """
 import math
 
-import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from common.notebook.cells import notebook_namespace
 from common.notebook.execute import REPO_ROOT
 from common.speech.decoding import CTCPrefixScorer, reorder_state, seq2seq_beam_search, seq2seq_greedy_decode
 from common.speech.utterances import collate_utterances
@@ -23,15 +23,10 @@ V, D, SOS, EOS = 41, 28, 0, 0
 @pytest.fixture(scope="module")
 def las():
     """The notebook's model/decoding cells, executed: a namespace of their classes and functions."""
-    nb = nbformat.read(NOTEBOOK, as_version=4)
     ns = {"torch": torch, "nn": nn, "F": F, "math": math, "MAX_PHONEMES_PER_FRAME": 0.25,
           "reorder_state": reorder_state, "seq2seq_beam_search": seq2seq_beam_search,
           "seq2seq_greedy_decode": seq2seq_greedy_decode, "CTCPrefixScorer": CTCPrefixScorer}
-    tagged = [c for c in nb.cells if c.cell_type == "code" and {"model", "decoding"} & set(c.metadata.get("tags", []))]
-    assert len(tagged) >= 5, "the notebook's model and decoding cells are tagged 'model' / 'decoding'"
-    for cell in tagged:
-        exec(compile(cell.source, f"{NOTEBOOK.name}:{cell.id}", "exec"), ns)
-    return ns
+    return notebook_namespace(NOTEBOOK, ("model", "decoding"), ns)
 
 
 def make_model(ns, location=True, seed=0, tie=True):

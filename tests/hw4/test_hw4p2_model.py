@@ -8,13 +8,13 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from common.notebook.cells import notebook_namespace
 from common.notebook.execute import REPO_ROOT
 from common.speech.transformer import (
     attention_mask,
     causal_mask,
     conv_output_lengths,
     manual_attention,
-    notebook_namespace,
     sinusoidal_positions,
 )
 

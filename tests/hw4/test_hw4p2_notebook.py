@@ -8,10 +8,10 @@ import pytest
 import torch
 
 from common.demo.speech import write_hw4p2
-from common.lm.checkpoint import LMCheckpointError, save_lm
-from common.notebook.execute import REPO_ROOT, run_notebook
 from common.layouts import DataFormatError
-from common.speech.transformer import notebook_namespace
+from common.lm.checkpoint import LMCheckpointError, save_lm
+from common.notebook.cells import notebook_namespace
+from common.notebook.execute import REPO_ROOT, run_notebook
 from common.vocab import HW4_CHARS, Vocab
 
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb"

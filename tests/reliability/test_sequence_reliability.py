@@ -238,7 +238,7 @@ def test_infeasible_utterances_are_counted_named_and_agree_with_ctc_loss(tmp_pat
 
 
 def test_hw3p2_data_cell_counts_infeasible_utterances_before_training(tmp_path):
-    from common.speech.transformer import notebook_namespace
+    from common.notebook.cells import notebook_namespace
 
     root = _hw3_root(tmp_path)
     np.save(_first(root, TRAIN, "transcript"), np.array(["[SOS]", *["AH", "B"] * 6, "[EOS]"]))  # 12 for 40 frames
