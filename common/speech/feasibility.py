@@ -35,7 +35,9 @@ def reduced_lengths(frames, reduction: int | Callable) -> np.ndarray:
     (e.g. ``common.speech.transformer.conv_output_lengths``)."""
     frames = np.asarray(frames, dtype=np.int64)
     if callable(reduction):
-        out = reduction(frames)
+        import torch                         # the model's own length functions take tensors
+
+        out = reduction(torch.as_tensor(frames))
         return np.asarray(out.tolist() if hasattr(out, "tolist") else out, dtype=np.int64)
     if int(reduction) < 1:
         raise ValueError(f"reduction must be >= 1, got {reduction}")
@@ -57,9 +59,10 @@ class CTCFeasibility:
         return len(self.infeasible) / max(1, len(self.ids))
 
     def summary(self, examples: int = 5) -> str:
-        red = self.reduction if not callable(self.reduction) else getattr(self.reduction, "__name__", "reduction")
+        red = (f"x{self.reduction}" if not callable(self.reduction)
+               else f"({getattr(self.reduction, '__name__', 'the model')})".replace("(<lambda>)", "(the model's)"))
         if len(self.infeasible) == 0:
-            return (f"{self.split}: all {len(self.ids):,} transcripts fit their frames after time reduction x{red} "
+            return (f"{self.split}: all {len(self.ids):,} transcripts fit their frames after time reduction {red} "
                     "(CTC can align every utterance)")
         n = len(self.infeasible)
         effect = (f"{n:,} training utterances will be dropped in effect (they train nothing)"
@@ -67,7 +70,7 @@ class CTCFeasibility:
         shown = "; ".join(f"{self.ids[i]} ({self.frames[i]} frames -> {self.output_frames[i]}, needs {self.needed[i]})"
                           for i in self.infeasible[:examples])
         return (f"{self.split}: {len(self.infeasible):,} of {len(self.ids):,} utterances ({self.fraction:.1%}) have "
-                f"transcripts longer than their frames allow after time reduction x{red} (phonemes + repeats, "
+                f"transcripts longer than their frames allow after time reduction {red} (phonemes + repeats, "
                 f"which need a blank between them): CTC cannot align them, and CTCLoss(zero_infinity=True) sets "
                 f"their loss to 0, so {effect}. E.g. {shown}{', ...' if len(self.infeasible) > examples else ''}. "
                 "Fewer reductions (PYRAMID_LAYERS) keep them")

@@ -203,6 +203,19 @@ def test_ctc_min_frames_is_the_fewest_frames_torch_can_align(target):
     assert ctc_min_frames(target) == _smallest_alignable(target)
 
 
+def test_reduced_lengths_are_the_models_own():
+    from common.speech.layers import time_reduce
+    from common.speech.transformer import conv_output_lengths
+
+    frames = torch.arange(1, 40)
+    x = torch.zeros(len(frames), 39, 3)
+    _, once = time_reduce(x, frames, 2)
+    _, twice = time_reduce(torch.zeros(len(frames), int(once.max()), 6), once, 2)   # two pyramid layers
+    assert reduced_lengths(frames, 2).tolist() == once.tolist()
+    assert reduced_lengths(frames, 4).tolist() == twice.tolist()
+    assert reduced_lengths(frames[6:], conv_output_lengths).tolist() == conv_output_lengths(frames[6:]).tolist()
+
+
 def _hw3_root(tmp_path, lengths=(40, 33, 57, 48)):
     root = tmp_path / "11-785-f24-hw3p2"
     write_hw3_split(root, TRAIN, list(lengths))
