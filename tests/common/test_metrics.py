@@ -163,3 +163,27 @@ def test_docstring_examples_run():
     import common.metrics.sequence as sequence
     result = doctest.testmod(sequence)
     assert result.attempted >= 2 and result.failed == 0
+
+
+def test_attention_diagonality_is_the_mass_within_the_band_around_the_line():
+    """Against a loop over every cell of random maps; a map stuck on the first frame scores low."""
+    from common.metrics import attention_diagonality
+
+    rng = np.random.default_rng(0)
+    for out_len, in_len in [(7, 30), (12, 12), (5, 3)]:
+        w = rng.random((out_len + 2, in_len + 4))            # padded beyond the lengths
+        w[:out_len, :in_len] /= w[:out_len, :in_len].sum(1, keepdims=True)
+        band = max(1.0, 0.1 * in_len)
+        mass = near_cells = 0.0
+        for i in range(out_len):
+            for t in range(in_len):
+                near = abs(t + 0.5 - (i + 0.5) * in_len / out_len) <= band
+                mass += w[i, t] * near
+                near_cells += near
+        got, chance = attention_diagonality(w, in_len, out_len)
+        assert got == pytest.approx(mass / out_len, rel=1e-6)
+        assert chance == pytest.approx(near_cells / (out_len * in_len), rel=1e-6)
+    stuck = np.zeros((20, 50))
+    stuck[:, 0] = 1.0
+    score, chance = attention_diagonality(stuck)
+    assert score < chance                                       # below a uniform attention

@@ -6,7 +6,7 @@ decoding). Language models come in through the ``TokenScorer`` interface of ``co
 """
 from .ctc import ctc_beam_search, ctc_greedy_decode
 from .ctc_prefix import CTCPrefixScorer
-from .seq2seq import reorder_state, seq2seq_beam_search, seq2seq_greedy_decode
+from .seq2seq import reorder_state, seq2seq_beam_search, seq2seq_greedy_decode, trim_at_eos
 
 __all__ = ["ctc_greedy_decode", "ctc_beam_search", "seq2seq_greedy_decode", "seq2seq_beam_search",
-           "reorder_state", "CTCPrefixScorer"]
+           "reorder_state", "trim_at_eos", "CTCPrefixScorer"]

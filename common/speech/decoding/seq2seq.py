@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["seq2seq_greedy_decode", "seq2seq_beam_search", "reorder_state"]
+__all__ = ["seq2seq_greedy_decode", "seq2seq_beam_search", "reorder_state", "trim_at_eos"]
 
 NEG_INF = float("-inf")
 
@@ -215,3 +215,13 @@ def seq2seq_beam_search(step_fn, batch_size: int, sos: int, eos: int, max_len: i
         results.append([(tokens[int(base[b, 0]) + k, 1:].tolist(), normalise(s, length))
                         for k, s in enumerate(row_scores) if s > NEG_INF])
     return results
+
+
+def trim_at_eos(tokens, eos: int) -> list[int]:
+    """The tokens of one decoded row before its first ``eos`` (all of them if it has none).
+
+    >>> trim_at_eos([5, 7, 0, 3, 0], eos=0)
+    [5, 7]
+    """
+    row = [int(t) for t in tokens]
+    return row[:row.index(eos)] if eos in row else row
