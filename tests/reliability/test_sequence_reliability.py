@@ -3,6 +3,7 @@ per-frame HW3P2 transcripts, the CTC blank in a transcript, integer features, lm
 submissions, a DATA_ROOT two levels too deep, resuming with a scheduler. Each case fails before
 training with the file (or value) and the fix named, or is handled and said so."""
 import json
+import re
 
 import numpy as np
 import pytest
@@ -131,7 +132,7 @@ def test_hw4p1_checks_the_task_files_in_its_data_section(tmp_path):
     np.save(root / "generation.npy", np.load(root / "generation.npy")[0])          # 1-D: one prefix
     nb = json.loads((REPO_ROOT / "hw4_transformer" / "hw4p1.ipynb").read_text())
     ids = [c["id"] for c in nb["cells"] if c["cell_type"] == "code"]
-    train_cell = next(c["id"] for c in nb["cells"] if "launch(train" in "".join(c["source"]))
+    train_cell = next(c["id"] for c in nb["cells"] if re.search(r"=\s*fit\(", "".join(c["source"])))
     assert ids.index("data-tasks") < ids.index(train_cell)                        # checked before training
     with pytest.raises(DataFormatError, match=r"generation\.npy has shape \(32,\)"):
         _run_hw4p1_until("data-tasks", params, tmp_path)
