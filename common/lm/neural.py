@@ -9,8 +9,8 @@ Two ways to run the model:
   different lengths, and a cache has one offset): the rows that grow are batched by history
   length, their caches concatenated along dim 0, one step run per length, and the result split
   back into rows (``select`` only reorders a list).
-- uncached: ``model(tokens (N, t)) -> logits (N, t, V)`` reruns the whole history of the rows that
-  grew at every ``advance`` (a history of L tokens costs L positions, not 1).
+- uncached: ``model(tokens (N, t)) -> logits (N, t, V)`` (or ``(logits, ...)``) reruns the whole
+  history of the rows that grew at every ``advance`` (a history of L tokens costs L positions, not 1).
 
 By default a model whose ``forward`` takes a ``cache`` argument is run cached with the course's
 convention: ``model(tokens, cache=cache)`` returns the logits (HW4P2's ``Decoder``) or
@@ -100,6 +100,12 @@ class NeuralLM:
             vocab_size = self._first(1)[0].shape[-1]
         self.vocab_size = vocab_size
 
+    def _plain(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Uncached: the logits (N, t, V) of ``model(tokens)`` (or of its first output: HW4P1's LMs
+        return (logits, state))."""
+        out = self.model(tokens)
+        return out[0] if isinstance(out, tuple) else out
+
     @staticmethod
     def _log_softmax(logits: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(logits.to(torch.promote_types(logits.dtype, torch.float32)), dim=-1)
@@ -109,7 +115,7 @@ class NeuralLM:
         """log P(. | sos) (1, V) and the cache after sos (None uncached)."""
         sos = torch.tensor([[self.sos]], device=self.device)
         if self.step is None:
-            return self._log_softmax(self.model(sos)[:, -1]), None
+            return self._log_softmax(self._plain(sos)[:, -1]), None
         logits, cache = self.step(sos, None)
         return self._log_softmax(logits[:, -1]), cache
 
@@ -147,7 +153,7 @@ class NeuralLM:
                 history = history.clone()
             history[grow, lengths[grow] - 1] = tokens[grow]
             rows_len = lengths[grow]
-            logits = self.model(history[grow, :int(rows_len.max())].to(self.device))
+            logits = self._plain(history[grow, :int(rows_len.max())].to(self.device))
             last = logits[torch.arange(len(grow), device=logits.device), rows_len.to(logits.device) - 1]
             log_probs[grow] = self._log_softmax(last).to(log_probs)
             new["tokens"] = history

@@ -151,6 +151,26 @@ def test_ctc_beam_width_one_is_valid_and_not_better_than_exact(seed, T, C):
     assert tuple(seq) in exact and all(0 < c < C for c in seq)
     assert score <= exact[tuple(seq)] + TOL                  # only the mass kept in the beam
     assert score <= max(exact.values()) + TOL
+    # lower bound: each frame keeps at least half of the mass times the frame's best probability
+    # (all of it unless the best class repeats the prefix's last one: stay and extension split it)
+    assert score >= float(lp[0].max(-1).values.sum()) - T * math.log(2) - TOL
+    # and exactly the one-prefix recursion, written out
+    assert tuple(seq) == width_one_reference(lp[0].tolist())[0]
+    assert abs(score - width_one_reference(lp[0].tolist())[1]) < TOL
+
+
+def width_one_reference(frames, blank=0):
+    """Prefix beam search of width one in plain Python: (prefix, log mass of its kept alignments)."""
+    prefix, pb, pnb = (), 0.0, -math.inf
+    for row in frames:
+        total = np.logaddexp(pb, pnb)
+        last = prefix[-1] if prefix else None
+        options = [(prefix, total + row[blank], pnb + row[last] if prefix else -math.inf)]
+        for c, lpc in enumerate(row):
+            if c != blank:
+                options.append((prefix + (c,), -math.inf, (pb if c == last else total) + lpc))
+        prefix, pb, pnb = max(options, key=lambda o: np.logaddexp(o[1], o[2]))
+    return prefix, float(np.logaddexp(pb, pnb))
 
 
 @given(seed=st.integers(0, 10_000), T=st.integers(1, 5), C=st.integers(3, 4))
@@ -313,3 +333,67 @@ def test_ctc_beam_best_matches_pyctcdecode_on_peaky_posteriors_at_width_10():
     for b in range(6):
         text = decoder.decode_beams(lp[b].numpy(), beam_width=10, beam_prune_logp=-1e9, token_min_logp=-1e9)[0][0]
         assert [labels.index(ch) for ch in text] == ours[b][0][0]
+
+
+# ---------------------------------------------------------------- pruning (the defaults and their switches)
+def peaky_log_probs(seed, B, T, C, floor=1e-9):
+    """A dominant class per frame (prob ~0.98) and the rest around ``floor``: below the default floor."""
+    g = torch.Generator().manual_seed(seed)
+    best = torch.randint(0, C, (B, T), generator=g)
+    probs = floor * (1 + torch.rand(B, T, C, generator=g, dtype=torch.float64))
+    probs.scatter_(2, best[..., None], 0.98)
+    second = (best + 1 + torch.randint(0, C - 1, (B, T), generator=g)) % C     # a runner-up, above the floor
+    probs.scatter_(2, second[..., None], 0.02)
+    return (probs / probs.sum(-1, keepdim=True)).log()
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), T=st.integers(1, 40), C=st.integers(3, 30), width=st.sampled_from([1, 4, 10]),
+       batched=st.booleans())
+def test_ctc_pruned_equals_unpruned_on_peaky_posteriors(seed, T, C, width, batched):
+    lp = peaky_log_probs(seed, 3, T, C)
+    lengths = torch.randint(0, T + 1, (3,), generator=torch.Generator().manual_seed(seed))
+    pruned = ctc_beam_search(lp, lengths, beam_width=width, batched=batched)              # the defaults
+    exact = ctc_beam_search(lp, lengths, beam_width=width, batched=batched, **EXACT)
+    for p, e in zip(pruned, exact):
+        # the same best sequence (its score may differ either way: the beams hold other prefixes)
+        assert p[0][0] == e[0][0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 10_000), T=st.integers(1, 5), C=st.integers(2, 4), margin=st.sampled_from([-1.0, -3.0]),
+       floor=st.sampled_from([None, math.log(0.05)]), batched=st.booleans())
+def test_ctc_pruned_search_keeps_only_prefixes_within_the_margin(seed, T, C, margin, floor, batched):
+    # against brute force: the pruned search never over-counts a prefix (its score <= the exact one),
+    # and every prefix it returns scores, exactly, no lower than its best minus the margin
+    lp = random_log_probs(seed, 1, T, C, 2.0)
+    exact = brute_force_ctc(lp[0].numpy())
+    hyps = ctc_beam_search(lp, beam_width=400, prune_log_prob=floor, beam_prune_log_prob=margin, batched=batched)[0]
+    best = hyps[0][1]
+    for seq, score in hyps:
+        assert score <= exact[tuple(seq)] + TOL
+        assert score >= best + margin - TOL
+        assert exact[tuple(seq)] >= best + margin - TOL
+    unpruned = ctc_beam_search(lp, beam_width=400, batched=batched, **EXACT)[0]
+    assert len(unpruned) == len(exact) and len(hyps) <= len(exact)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), T=st.integers(1, 30), C=st.integers(6, 30), width=st.integers(1, 6),
+       bonus=st.sampled_from([0.0, 0.7]))
+def test_ctc_batched_equals_one_utterance_path_with_few_candidates(seed, T, C, width, bonus):
+    # many classes, a narrow beam: the batched search tries only each frame's 2K best tokens, the
+    # one-utterance path all of them (best first, stopping early); both are the same exact search
+    lp = random_log_probs(seed, 3, T, C, 3.0)
+    lengths = torch.randint(0, T + 1, (3,), generator=torch.Generator().manual_seed(seed))
+    batch = ctc_beam_search(lp, lengths, beam_width=width, insertion_bonus=bonus, **EXACT)
+    for b in range(3):
+        alone = ctc_beam_search(lp[b:b + 1, :int(lengths[b])], beam_width=width, insertion_bonus=bonus,
+                                batched=False, **EXACT)[0]
+        assert [s for s, _ in batch[b]] == [s for s, _ in alone]
+        np.testing.assert_allclose([x for _, x in batch[b]], [x for _, x in alone], rtol=0, atol=TOL)
+
+
+def test_ctc_pruning_arguments_are_checked():
+    with pytest.raises(ValueError, match="max_candidates"):
+        ctc_beam_search(torch.zeros(1, 2, 3), max_candidates=0)

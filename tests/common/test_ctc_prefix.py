@@ -96,3 +96,23 @@ def test_unrolled_recursion_equals_frame_by_frame_on_long_utterances():
             torch.testing.assert_close(state["r"][row, :n, 0], r_n[:n], rtol=1e-10, atol=1e-8)
             torch.testing.assert_close(state["r"][row, :n, 1], r_b[:n], rtol=1e-10, atol=1e-8)
             assert abs(float(state["psi"][row]) - float(psi)) < 1e-8
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), T=st.integers(1, 30), k=st.integers(1, 7))
+def test_partial_scores_equal_the_full_ones_at_the_asked_tokens(seed, T, k):
+    # pre-beam partial scoring (ESPnet): each row's own k tokens, eos and the blank included
+    g = torch.Generator().manual_seed(seed)
+    C = 6
+    lp = torch.log_softmax(2 * torch.randn(2, T, C, generator=g, dtype=torch.float64), -1)
+    scorer = CTCPrefixScorer(lp, torch.tensor([T, max(T - 3, 1)]), blank=0, eos=C, beam_width=2, vocab_size=C + 1)
+    state = scorer.initial(4)
+    for _ in range(4):
+        full = scorer.log_probs(state)
+        tokens = torch.randint(0, C + 1, (4, k), generator=g)
+        part = scorer.partial_log_probs(state, tokens)
+        expected = full.gather(1, tokens)
+        assert torch.equal(part == -np.inf, expected == -np.inf)
+        finite = expected > -np.inf
+        torch.testing.assert_close(part[finite], expected[finite], rtol=0, atol=1e-9)
+        state = scorer.advance(state, torch.randint(1, C, (4,), generator=g))

@@ -151,3 +151,69 @@ def test_docstring_examples_of_the_decoding_package():
     for module in (ctc, ctc_prefix, neural, ngram, seq2seq):
         result = doctest.testmod(module)
         assert result.attempted > 0 and result.failed == 0, module.__name__
+
+
+class CachedAttentionLM(torch.nn.Module):
+    """One causal self-attention layer with a key/value cache in the course's convention:
+    ``forward(tokens, cache=None)``, cache ``{"offset", "layers": [{"k", "v"}]}`` updated in place;
+    ``returns_cache`` makes it HW4P1-shaped (``(logits, cache)`` and ``new_cache()``)."""
+
+    def __init__(self, V, seed=0, d=8):
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.emb = torch.nn.Parameter(torch.randn(V, d, generator=g, dtype=torch.float64))
+        self.pos = torch.nn.Parameter(torch.randn(64, d, generator=g, dtype=torch.float64))
+        self.qkv = torch.nn.Parameter(torch.randn(d, 3 * d, generator=g, dtype=torch.float64) / d ** 0.5)
+        self.out = torch.nn.Parameter(torch.randn(d, V, generator=g, dtype=torch.float64))
+        self.layers = torch.nn.ModuleList([torch.nn.Identity()])
+
+    def forward(self, tokens, cache=None):
+        start = 0 if cache is None else cache["offset"]
+        x = self.emb[tokens] + self.pos[start:start + tokens.shape[1]]
+        q, k, v = (x @ self.qkv).chunk(3, -1)
+        if cache is not None:
+            layer = cache["layers"][0]
+            if "k" in layer:
+                k, v = torch.cat([layer["k"], k], 1), torch.cat([layer["v"], v], 1)
+            layer["k"], layer["v"] = k, v
+            cache["offset"] = start + tokens.shape[1]
+        T, S = q.shape[1], k.shape[1]
+        att = (q @ k.transpose(1, 2)).masked_fill(~torch.ones(T, S, dtype=torch.bool).tril(S - T), -math.inf)
+        return torch.tanh(att.softmax(-1) @ v + x) @ self.out
+
+
+class HW4P1ShapedLM(CachedAttentionLM):
+    def new_cache(self):
+        return {"offset": 0, "layers": [{}]}
+
+    def forward(self, tokens, cache=None):
+        return super().forward(tokens, cache), cache
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), hw4p1=st.booleans())
+def test_neural_lm_cached_equals_uncached_and_the_full_history(seed, hw4p1):
+    # rows of different history lengths, tokens < 0 (no growth) and reselected rows, as in CTC beam search
+    V, sos, eos = 6, 5, 4
+    model = (HW4P1ShapedLM if hw4p1 else CachedAttentionLM)(V, seed)
+    cached, plain = NeuralLM(model, sos=sos, eos=eos), NeuralLM(model, sos=sos, eos=eos, cached=False)
+    assert cached.step is not None and plain.step is None and cached.vocab_size == V
+    rng = np.random.default_rng(seed)
+    rows = 4
+    histories = [[sos] for _ in range(rows)]
+    states = [cached.initial(rows), plain.initial(rows)]
+    for _ in range(6):
+        index = torch.tensor(rng.integers(0, rows, size=rows))
+        tokens = torch.tensor(rng.integers(-1, V - 1, size=rows))
+        states = [lm.advance(lm.select(s, index), tokens) for lm, s in zip((cached, plain), states)]
+        histories = [list(histories[i]) + ([int(t)] if t >= 0 else []) for i, t in zip(index.tolist(), tokens)]
+        expected = torch.stack([torch.log_softmax(model(torch.tensor([h]))[0][0, -1] if hw4p1 else
+                                                  model(torch.tensor([h]))[0, -1], -1) for h in histories]).detach()
+        torch.testing.assert_close(cached.log_probs(states[0]), expected)
+        torch.testing.assert_close(plain.log_probs(states[1]), expected)
+        torch.testing.assert_close(cached.final(states[0]), expected[:, eos])
+
+
+def test_neural_lm_cached_requires_a_cache():
+    with pytest.raises(ValueError, match="takes no cache argument"):
+        NeuralLM(BagLM(6), sos=5, eos=4, cached=True)

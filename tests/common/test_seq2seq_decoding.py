@@ -164,7 +164,14 @@ def test_seq2seq_beam_width_one_equals_greedy_when_greedy_finishes(seed, max_len
     table = markov_table(seed, 2.0)[0]
     greedy = seq2seq_greedy_decode(table_step(table), 1, SOS, EOS, max_len)[0].tolist()
     if greedy[-1] != EOS:
-        return
+        # make greedy finish: eos becomes the best next token of the row its last step read (greedy
+        # then ends there, or earlier if it read that row before); the row's other entries keep their order
+        prev = ([SOS] + greedy)[-2]
+        table = table.clone()
+        table[prev, EOS] = table[prev].max() + 1.0
+        table[prev] = table[prev].log_softmax(-1)
+        greedy = seq2seq_greedy_decode(table_step(table), 1, SOS, EOS, max_len)[0].tolist()
+    assert greedy[-1] == EOS
     [(seq, score)] = beam(table, max_len, 1)
     assert seq == greedy[:-1]
     assert abs(score - sequence_score(table, greedy)) < TOL
@@ -288,3 +295,48 @@ def test_cached_and_uncached_step_functions_decode_identically(seed, B, k, lengt
     for b in range(B):
         assert [s for s, _ in plain[b]] == [s for s, _ in cached[b]]
         np.testing.assert_allclose([x for _, x in plain[b]], [x for _, x in cached[b]], rtol=0, atol=1e-12)
+
+
+# ---------------------------------------------------------------- pre-beam partial scoring, scorer sizes
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), max_len=st.integers(1, 4), T=st.integers(1, 6), k=st.integers(1, 3))
+def test_seq2seq_pre_beam_of_every_token_is_the_full_search(seed, max_len, T, k):
+    g = torch.Generator().manual_seed(seed)
+    table = markov_table(seed, 1.0)[0]
+    ctc = torch.log_softmax(2 * torch.randn(1, T, V + 1, generator=g, dtype=torch.float64), -1)
+
+    def run(pre_beam):
+        scorer = CTCPrefixScorer(ctc, torch.tensor([T]), blank=V, eos=EOS, beam_width=k, vocab_size=V)
+        return beam(table, max_len, k, scorers=[(0.5, scorer)], pre_beam=pre_beam)
+
+    full = run(V)
+    # pre_beam = V scores every token: the same as a scorer without partial scoring
+    scorer = CTCPrefixScorer(ctc, torch.tensor([T]), blank=V, eos=EOS, beam_width=k, vocab_size=V)
+
+    class Full:                                            # the same scorer, without partial_log_probs
+        vocab_size = V
+        initial, log_probs, advance = scorer.initial, scorer.log_probs, scorer.advance
+        select, final = scorer.select, scorer.final
+
+    reference = beam(table, max_len, k, scorers=[(0.5, Full())], pre_beam=1)
+    assert [s for s, _ in full] == [s for s, _ in reference]
+    np.testing.assert_allclose([x for _, x in full], [x for _, x in reference], rtol=0, atol=1e-12)
+    # a narrow pre-beam returns hypotheses whose scores are still exact (its tokens are scored in full)
+    exact = brute_force_seq2seq(table, max_len, 0.0, lambda seq: 0.5 * brute_force_ctc(ctc[0].numpy(), blank=V)
+                                .get(seq, -math.inf))
+    for pre_beam in (1, 2, V - 1):
+        hyps = run(pre_beam)
+        assert [x for _, x in hyps] == sorted((x for _, x in hyps), reverse=True)
+        for seq, score in hyps:
+            if len(seq) < max_len:
+                assert abs(score - exact[tuple(seq)]) < 1e-8
+
+
+def test_seq2seq_refuses_a_scorer_of_another_vocabulary_size():
+    table = markov_table(0)[0]
+    for size in (V - 1, 1000):                           # smaller or larger than the decoder's V
+        lm = NGramLM.train([[0, 1, 2]], vocab_size=size, order=2)
+        with pytest.raises(ValueError, match=f"scores {size} tokens but step_fn gives {V}"):
+            beam(table, 3, 2, scorers=[(0.5, lm)])
+    with pytest.raises(ValueError, match="pre_beam"):
+        beam(table, 3, 2, pre_beam=0)

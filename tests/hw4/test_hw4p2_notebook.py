@@ -49,6 +49,16 @@ def test_notebook_on_tiny_demo_and_resume(tmp_path):
     assert resumed["epochs"] == 3 and resumed["lm_source"].endswith("lm.pt")
 
 
+def test_default_submission_header_is_the_f24_one():
+    # the end-to-end run overrides SUBMISSION_HEADER (S25's); the default, what a user submits to
+    # F24, is index,label, and the submission cell writes and validates with the parameter
+    ns = notebook_namespace(NOTEBOOK, ("parameters",))
+    assert ns["SUBMISSION_HEADER"] == ["index", "label"]
+    source = NOTEBOOK.read_text()
+    assert "header=SUBMISSION_HEADER)" in source
+    assert "validate_submission(submission, header=SUBMISSION_HEADER" in source
+
+
 # ---------------------------------------------------------------- bad input, through the notebook's cells
 @pytest.fixture(scope="module")
 def tiny_root(tmp_path_factory):
