@@ -47,3 +47,27 @@ def test_notebook_on_tiny_demo_text(tmp_path):
     executed = (tmp_path / "run2" / "hw4p1.ipynb").read_text()
     assert "Resumed from" in executed and "2 epoch(s) done" in executed
     assert resumed["epochs"] == 3 and "dev_ppl_lstm" not in resumed
+
+
+@pytest.mark.notebook
+def test_time_budget_shared_by_the_models_stops_early_and_writes_the_task_files(tmp_path):
+    """TIME_BUDGET: far more EPOCHS than fit in 0.3 minutes, epochs of 3,000 tokens; the files come from the
+    model best on dev (here, after a few seconds of training, usually the n-gram) and say so."""
+    params = {**TINY, "DEMO_DIR": str(tmp_path / "data"), "CHECKPOINT_DIR": str(tmp_path / "ckpt"),
+              "TIME_BUDGET": 0.3, "EPOCHS": 60, "EPOCH_TOKENS": 3000}
+    metrics = run_notebook(NOTEBOOK, tmp_path / "run", params)
+    assert 1 <= metrics["epochs_lstm"] < 60 and 1 <= metrics["epochs_transformer"] < 60
+    executed = (tmp_path / "run" / "hw4p1.ipynb").read_text()
+    assert "TIME_BUDGET stage 'lstm'" in executed and "TIME_BUDGET stage 'transformer'" in executed
+    assert "epochs fit; the lr schedule now ends at step" in executed
+    # the prediction file is the dev-best model's: its NLL is that model's (the n-gram's when it won)
+    ppl = {k: metrics[f"dev_ppl_{k}"] for k in ("lstm", "transformer", "ngram")}
+    best = min(ppl, key=ppl.get)
+    assert (metrics["best_model"] == "lstm" or metrics["best_model"] == "transformer") == (best != "ngram")
+    assert f"best on dev: {metrics['best_model']}" in executed
+    if best == "ngram":
+        assert metrics["prediction_nll"] == pytest.approx(metrics["prediction_nll_ngram"], rel=1e-4)
+    root = tmp_path / "data" / "hw4p1-shakespeare"
+    log_probs = np.load(tmp_path / "run" / "predictions.npy")
+    np.testing.assert_allclose(np.logaddexp.reduce(log_probs, axis=1), 0, atol=1e-4)
+    assert np.load(tmp_path / "run" / "generated.npy").shape == (len(np.load(root / "generation.npy")), 20)
