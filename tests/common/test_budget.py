@@ -59,9 +59,10 @@ def _run(budget, stage="train", epochs=100, ckpt=None, resume=False, crash_at=No
         x, y = batch
         return nn.functional.cross_entropy(m(x), y), {"n": len(y)}
 
+    if budget is not None:
+        budget = budget if stage is None else budget.stage(stage)    # None: the TimeBudget itself, one stage
     hist = fit(model, opt, _batches(), loss, epochs=epochs, device="cpu", scheduler=sched, monitor="train_loss",
-               checkpoint_dir=ckpt, resume=resume,
-               time_budget=budget.stage(stage) if budget is not None else None)
+               checkpoint_dir=ckpt, resume=resume, time_budget=budget)
     return hist, model, opt, sched
 
 
@@ -80,6 +81,12 @@ def test_stops_at_the_last_epoch_end_that_fits_before_the_budget():
     stage = budget.stages["train"]
     assert stage.spent_s <= budget.total_s < stage.spent_s + 4       # within the budget; one more epoch would not be
     assert hist.attrs["time_budget"]["planned"] == 7
+
+
+def test_a_whole_time_budget_is_one_stage():
+    budget = TimeBudget(0.5, clock=FakeClock())
+    hist, *_ = _run(budget, stage=None)
+    assert len(hist) == 7 and budget.spent_s == pytest.approx(28.0)
 
 
 def test_the_epochs_decide_when_they_fit_in_the_budget():
