@@ -30,6 +30,11 @@ def test_notebook_on_tiny_demo_and_resume(tmp_path):
     for key in HEADLINE:
         assert np.isfinite(metrics[key]), key
     assert metrics["lm_source"] == "pretrained here" and metrics["epochs"] == 2
+    # the submission is decoded with whichever decoder scored best on dev (issue 23), not a fixed one
+    systems = {"greedy": "dev_cer_greedy", "beam": "dev_cer_beam", "beam+CTC": "dev_cer_beam_ctc",
+               "beam+CTC+LM": "dev_cer_beam_ctc_lm"}
+    assert metrics["dev_cer_best"] == min(metrics[k] for k in systems.values())
+    assert metrics[systems[metrics["submission_decoder"]]] == metrics["dev_cer_best"]
     # the submission: the header parameter, one row per test utterance, indices in sorted file order
     root = tmp_path / "data" / "hw4p2"
     n_test = len(list((root / "test-clean" / "fbank").glob("*.npy")))
@@ -138,3 +143,21 @@ def test_lm_checkpoint_initialises_the_decoder(tiny_root, tmp_path):
     # the same file with another decoder shape names the parameters to change
     with pytest.raises(LMCheckpointError, match="D_MODEL"):
         run_cells(tmp_path, ("setup", "data", "model", "build", "lm"), LM_CHECKPOINT=str(path), **{**shape, "D_FF": 96})
+
+
+def test_max_len_grows_to_the_longest_transcript(tiny_root, tmp_path):
+    # a real corpus may hold a transcript longer than MAX_LEN (the real-speech set: 1,040 characters):
+    # the decoder's positions grow to fit it instead of failing in the first training batch
+    def long_text(root):
+        np.save(first(root / "train-clean-100" / "text"), np.array(list("A B" * 100)))
+    root = broken_copy(tiny_root, tmp_path, long_text)
+    shape = dict(DEMO=False, DATA_ROOT=str(root), D_MODEL=32, N_HEADS=2, ENC_LAYERS=1, DEC_LAYERS=1, D_FF=64,
+                 CONV_CHANNELS=4, MAX_LEN=24)
+    ns = run_cells(tmp_path, ("setup", "data", "model", "build"), **shape)
+    longest = int(max(ns["train_set"].target_lengths.max(), ns["dev_set"].target_lengths.max()))
+    assert longest == 300 and ns["MAX_LEN"] == longest + 2
+    assert len(ns["model"].decoder.positions) == longest + 2
+    tokens = torch.zeros(1, longest + 1, dtype=torch.long)          # sos + the longest target: fits
+    assert ns["model"].decoder(tokens).shape[:2] == (1, longest + 1)
+    ns = run_cells(tmp_path, ("setup", "data", "model", "build"), **{**shape, "MAX_LEN": 400})
+    assert ns["MAX_LEN"] == 400                                      # long enough: left as it is
