@@ -15,6 +15,7 @@ from hypothesis import strategies as st
 
 from common.lm import NeuralLM, NGramLM
 from common.speech.decoding import ctc_beam_search, ctc_greedy_decode
+from tests.common.test_lm import CachedAttentionLM
 
 TOL = 1e-9
 EXACT = {"prune_log_prob": None, "beam_prune_log_prob": None}      # the unpruned search
@@ -397,3 +398,17 @@ def test_ctc_batched_equals_one_utterance_path_with_few_candidates(seed, T, C, w
 def test_ctc_pruning_arguments_are_checked():
     with pytest.raises(ValueError, match="max_candidates"):
         ctc_beam_search(torch.zeros(1, 2, 3), max_candidates=0)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), T=st.integers(1, 12), width=st.sampled_from([1, 4]), batched=st.booleans())
+def test_ctc_beam_with_cached_neural_lm_equals_uncached(seed, T, width, batched):
+    # beams hold histories of different lengths: the cached LM batches its rows by length
+    C = 5
+    model = CachedAttentionLM(C + 1, seed, classes=C)            # inputs 0..C (C: sos), outputs the C classes
+    lp = random_log_probs(seed, 2, T, C, 2.0)
+    runs = [ctc_beam_search(lp, beam_width=width, lm=NeuralLM(model, sos=C, eos=C - 1, vocab_size=C, cached=cached),
+                            lm_weight=0.8, batched=batched) for cached in (True, False)]
+    for a, b in zip(*runs):
+        assert [s for s, _ in a] == [s for s, _ in b]
+        np.testing.assert_allclose([x for _, x in a], [x for _, x in b], rtol=0, atol=1e-9)

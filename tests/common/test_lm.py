@@ -158,13 +158,13 @@ class CachedAttentionLM(torch.nn.Module):
     ``forward(tokens, cache=None)``, cache ``{"offset", "layers": [{"k", "v"}]}`` updated in place;
     ``returns_cache`` makes it HW4P1-shaped (``(logits, cache)`` and ``new_cache()``)."""
 
-    def __init__(self, V, seed=0, d=8):
+    def __init__(self, V, seed=0, d=8, classes=None):
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         self.emb = torch.nn.Parameter(torch.randn(V, d, generator=g, dtype=torch.float64))
         self.pos = torch.nn.Parameter(torch.randn(64, d, generator=g, dtype=torch.float64))
         self.qkv = torch.nn.Parameter(torch.randn(d, 3 * d, generator=g, dtype=torch.float64) / d ** 0.5)
-        self.out = torch.nn.Parameter(torch.randn(d, V, generator=g, dtype=torch.float64))
+        self.out = torch.nn.Parameter(torch.randn(d, classes or V, generator=g, dtype=torch.float64))
         self.layers = torch.nn.ModuleList([torch.nn.Identity()])
 
     def forward(self, tokens, cache=None):
