@@ -59,7 +59,7 @@ HW4P1_DEMO = {"BATCH_SIZE": 32, "BPTT": 35, "EMB_SIZE": 256, "HIDDEN_SIZE": 384,
               "DROPOUT_INPUT": 0.25, "DROPOUT_HIDDEN": 0.15, "DROPOUT_OUTPUT": 0.25, "WEIGHT_DROP": 0.2,
               "D_MODEL": 128, "N_HEADS": 4, "N_LAYERS": 2, "D_FF": 512, "TRANSFORMER_DROPOUT": 0.2, "MAX_LEN": 256,
               "EPOCHS": 30, "TIME_BUDGET": 3, "EPOCH_TOKENS": 30_000, "LR": {"lstm": 3e-3, "transformer": 2e-3},
-              "WARMUP_STEPS": 50, "MAX_GRAD_NORM": 0.5}
+              "WARMUP_STEPS": 50, "MAX_GRAD_NORM": 0.5, "CPU_THREADS": 1}
 # (its transformer has the shape of HW4P2's demo decoder, so HW4P2 initialises from it instead of pretraining)
 HW4P1_SPEECH = {**HW4P1_DEMO, "DEMO_CORPUS": "speech", "MODELS": ["transformer"], "BPTT": 70, "TIME_BUDGET": None,
                 "EPOCH_TOKENS": None,
