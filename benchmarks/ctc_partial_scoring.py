@@ -77,7 +77,7 @@ def main(argv=None):
             lp = torch.stack([lps[i] for i in batch])
             scorer = CTCPrefixScorer(lp, torch.full((B,), args.frames), blank=blank, eos=eos, beam_width=K)
             hyps = seq2seq_beam_search(step, B, sos, eos, 32, K, scorers=[(args.ctc_weight, scorer)] if pre_beam != 0
-                                       else [], pre_beam=pre_beam)
+                                       else [], pre_beam=pre_beam or None)
             best += [h[0][0] if h else [] for h in hyps]
         return best
 
