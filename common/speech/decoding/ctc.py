@@ -64,18 +64,16 @@ def ctc_greedy_decode(log_probs: torch.Tensor, lengths, blank: int = 0) -> list[
     return [best[b][keep[b]].tolist() for b in range(B)]
 
 
-# Prefixes are identified by a pair of polynomial hashes modulo the Mersenne prime 2**31 - 1
-# packed into one int64 (collision chance about L**2 / 2**62 for prefixes of L tokens).
-_MOD = 2 ** 31 - 1
-_BASES = (1_000_003, 998_244_353 % _MOD)
+# Prefixes are identified by a 64-bit hash: multiply-add in int64 (wrapping modulo 2**64), then an
+# xor-shift that breaks the algebraic structure of a plain polynomial hash modulo 2**64 (collision
+# chance about L**2 / 2**64 for prefixes of L tokens).
+_MULT = 0x100000001B3                                    # FNV-1's 64-bit prime
 
 
 def _extend_hash(h: torch.Tensor, token: torch.Tensor) -> torch.Tensor:
     """Hash of a prefix (h) followed by ``token`` (both int64 tensors of one shape)."""
-    hi, lo = h >> 31, h & _MOD
-    hi = (hi * _BASES[0] + token + 1) % _MOD
-    lo = (lo * _BASES[1] + token + 1) % _MOD
-    return (hi << 31) | lo
+    h = h * _MULT + (token + 1)
+    return h ^ (h >> 29)
 
 
 PRUNE_LOG_PROB = -10.0
@@ -113,7 +111,7 @@ def ctc_beam_search(log_probs: torch.Tensor, lengths=None, beam_width: int = 10,
     sequence kept in the beam (plus the fusion terms). Unpruned, a beam wider than the number of
     distinct prefixes is exact. ``beam_width=1`` returns the greedy (best-path) sequence whenever one class
     dominates every frame (say >= 0.95); on flat posteriors it may differ, as a prefix is scored by
-    all of its alignments rather than the best one. Prefixes are told apart by 62-bit hashes.
+    all of its alignments rather than the best one. Prefixes are told apart by 64-bit hashes.
 
     >>> lp = torch.tensor([[0.6, 0.4], [0.6, 0.4]]).log()[None]     # P("a") = .16 + .24 + .24
     >>> [(seq, round(math.exp(score), 2)) for seq, score in ctc_beam_search(lp, beam_width=2)[0]]
