@@ -31,6 +31,13 @@ def test_notebook_on_tiny_demo_and_resume(tmp_path):
                 "dev_per_ctc_head", "dev_per_beam_ctc"):
         assert np.isfinite(metrics[key]), key
     assert metrics["empty_prediction_per"] == 1.0
+    # the submission is decoded with the setting best on dev (PER), reported as dev_per_best / dev_distance_best
+    decoders = {"greedy": "dev_per_greedy", "beam": "dev_per_beam", "beam_ctc": "dev_per_beam_ctc",
+                "beam_lm": "dev_per_beam_lm"}
+    assert metrics["dev_per_best"] == min(metrics[k] for k in decoders.values())
+    assert metrics[decoders[metrics["submission_decoder"]]] == metrics["dev_per_best"]
+    suffix = decoders[metrics["submission_decoder"]].removeprefix("dev_per_")
+    assert metrics["dev_distance_best"] == metrics[f"dev_distance_{suffix}"]
     assert metrics["dev_perplexity"] < 0.9 * 41               # below uniform over 40 phonemes + eos (41)
     assert 0.0 < metrics["attention_diagonality_chance"] < 1.0
     # the submission passes the validator (header of random_submission.csv, one row per test utterance,

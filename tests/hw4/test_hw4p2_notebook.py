@@ -161,3 +161,14 @@ def test_max_len_grows_to_the_longest_transcript(tiny_root, tmp_path):
     assert ns["model"].decoder(tokens).shape[:2] == (1, longest + 1)
     ns = run_cells(tmp_path, ("setup", "data", "model", "build"), **{**shape, "MAX_LEN": 400})
     assert ns["MAX_LEN"] == 400                                      # long enough: left as it is
+
+
+def test_no_lm_pretraining_builds(tiny_root, tmp_path):
+    # LM_EPOCHS = 0 without an LM file: no pretraining (the decoder starts from scratch); the LM cell used to
+    # build a schedule of 0 steps and fail (warmup_cosine: total_steps must be positive)
+    shape = dict(DEMO=False, DATA_ROOT=str(tiny_root), D_MODEL=32, N_HEADS=2, ENC_LAYERS=1, DEC_LAYERS=1, D_FF=64,
+                 CONV_CHANNELS=4, LM_CHECKPOINT=None)
+    ns = run_cells(tmp_path, ("setup", "data", "model", "build", "lm"), LM_EPOCHS=0, **shape)
+    assert ns["lm_state"] is None and ns["lm_history"] is None
+    source = NOTEBOOK.read_text()
+    assert "(pretrain_lm() if LM_EPOCHS else export_lm()) if lm_state is None else None" in source
