@@ -18,7 +18,8 @@ to end at the last step of the last of those epochs; after every later epoch it 
 estimate again (a slower epoch shrinks the plan and the schedule with it, never grows it).
 Training stops at the end of the last epoch that fits, after its checkpoint, so the notebook
 goes on to evaluation and submission. Every stage trains at least one epoch (there must be a
-model), which may overrun a budget too small for one epoch.
+model); a first epoch that alone outlasts the stage's time is cut when that time is spent (after an
+optimizer step), so a corpus of any size keeps to the budget.
 
 Resume: the stage's time spent, the time spent before it and its plan are saved in every
 checkpoint (``extra["budget"]``); ``RESUME = True`` continues with the budget left (a changed

@@ -121,8 +121,12 @@ def _postfix(means: dict) -> dict:
 def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable, optimizer,
                 *, device, amp_dtype=None, scaler=None, scheduler=None, grad_accum_steps: int = 1,
                 max_grad_norm: float | None = None, ema=None, desc: str = "train",
-                refresh_every: int = 20) -> dict:
+                refresh_every: int = 20, stop: Callable[[int], bool] | None = None) -> dict:
     """One pass over ``loader`` with autocast, gradient scaling, accumulation and clipping.
+
+    ``stop(step)`` (if given) is asked after each optimizer step; True ends the pass there (``fit``
+    uses it to cut a first epoch that alone outlasts the time budget; in a data-parallel run it must
+    answer the same on every rank).
 
     ``scheduler`` (if given) is stepped after every optimizer step; ``ema`` (an
     ``AveragedModel``) is updated after every optimizer step. Returns the epoch means.
@@ -160,6 +164,8 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
                 scheduler.step()
             if ema is not None:
                 ema.update_parameters(model)
+            if stop is not None and step != total and stop(step):
+                break
         if step % refresh_every == 0:
             means = running.means()
             if not math.isfinite(means["loss"]):
@@ -254,7 +260,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
       time (evaluation and checkpoints included), at most ``epochs``; the first estimate (and any
       later smaller one) re-sizes the scheduler (``common.engine.schedule.resize_schedule``: a
       ``warmup_cosine`` schedule then ends at the last step of the last epoch that fits);
-    - training stops after the checkpoint of the last epoch that fits (at least one epoch);
+    - training stops after the checkpoint of the last epoch that fits (at least one epoch; a first
+      epoch that alone outlasts the stage's time is cut there, after an optimizer step);
     - every checkpoint holds the stage's time spent and plan (``extra["budget"]``): ``resume=True``
       continues with the time left; ``history.attrs["time_budget"]`` holds the same at the end.
 
@@ -328,7 +335,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             train = train_epoch(train_model, train_loader, compute_loss, optimizer, device=device,
                                 amp_dtype=amp_dtype, scaler=scaler, scheduler=step_scheduler,
                                 grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm,
-                                ema=ema, desc=f"epoch {epoch + 1}/{shown} train")
+                                ema=ema, desc=f"epoch {epoch + 1}/{shown} train",
+                                stop=_first_epoch_stop(stage, distributed, main))
         broadcast_buffers(model, ema)       # BatchNorm statistics: rank 0's, as checkpointed
         row.update({f"train_{k}": v for k, v in train.items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
@@ -411,6 +419,25 @@ def _begin_stage(time_budget, path, history: list, main: bool) -> BudgetStage | 
         print(f"TIME_BUDGET stage {stage.name!r}: {stage.allotted_s / 60:.2f} min of the "
               f"{stage.budget.total_s / 60:g} (the earlier stages spent {stage.earlier_s / 60:.2f}){done}")
     return stage
+
+
+def _first_epoch_stop(stage: BudgetStage | None, distributed: bool, main: bool):
+    """While a budget stage has no epoch measured yet: end the epoch once the stage's whole time is spent
+    (a corpus whose one pass outlasts the budget); afterwards the epoch plan keeps to it. Data-parallel:
+    rank 0's clock decides, asked every 20 optimizer steps (a collective on every rank)."""
+    if stage is None or stage.planned is not None:
+        return None
+
+    def stop(step: int) -> bool:
+        if distributed and step % 20:
+            return False
+        over = stage.measure() >= stage.allotted_s
+        over = bool(broadcast_object(over)) if distributed else over
+        if over and main:
+            print(f"TIME_BUDGET: the first epoch alone outlasts stage {stage.name!r} ({stage.allotted_s:.0f} s): "
+                  f"cut after {step} steps")
+        return over
+    return stop
 
 
 def _plan_stage(stage: BudgetStage, done: int, epochs: int, scheduler, interval: str, epoch_steps: int,

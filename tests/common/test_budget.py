@@ -83,6 +83,20 @@ def test_stops_at_the_last_epoch_end_that_fits_before_the_budget():
     assert hist.attrs["time_budget"]["planned"] == 7
 
 
+def test_a_first_epoch_longer_than_the_budget_is_cut_at_it():
+    budget = TimeBudget(0.05, clock=FakeClock())              # 3 s; an epoch takes 4 s
+    lrs = []
+    hist, _, opt, sched = _run(budget, lrs=lrs)
+    assert len(hist) == 1 and len(lrs) == 3                    # 3 optimizer steps, then the stop
+    assert budget.stages["train"].spent_s == pytest.approx(3.0)
+    assert sched.last_epoch == 3 == sched.lr_lambdas[0].total_steps
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5)
+    # later epochs are not cut: the plan keeps to the budget (an epoch that fits runs whole)
+    budget = TimeBudget(0.2, clock=FakeClock())               # 12 s: 3 whole epochs
+    hist, *_ = _run(budget)
+    assert len(hist) == 3 and budget.stages["train"].spent_s == pytest.approx(12.0)
+
+
 def test_a_whole_time_budget_is_one_stage():
     budget = TimeBudget(0.5, clock=FakeClock())
     hist, *_ = _run(budget, stage=None)
