@@ -30,6 +30,9 @@ def main(argv=None):
     p.add_argument("--widths", type=int, nargs="+", default=[10, 16])
     p.add_argument("--lm-weight", type=float, default=0.5)
     p.add_argument("--bonus", type=float, default=1.0)
+    p.add_argument("--root", default=None, help="posteriors of a model trained on this HW3P2-layout folder "
+                   "(e.g. data/real/11-785-f24-hw3p2, the real-speech set) instead of the demo")
+    p.add_argument("--epochs", type=int, default=None, help="training epochs of that model (default 8, real 40)")
     args = parse_with_threads(p, argv, device=None)
     import torch
     from ctc_demo_posteriors import demo_posteriors
@@ -37,13 +40,15 @@ def main(argv=None):
     from common.lm import NGramLM
     from common.speech.decoding import ctc_beam_search
 
-    data = demo_posteriors(args.size)
+    epochs = args.epochs or (8 if args.root is None else 40)
+    data = demo_posteriors(args.size, epochs, root=args.root)
     utts = [lp[None].double() for lp in data["log_probs"]]
     lm = NGramLM.train([t.tolist() for t in data["train_targets"]], vocab_size=41, order=4)
     frames = sum(u.shape[1] for u in utts)
     lengths = torch.tensor([u.shape[1] for u in utts])
     padded = torch.nn.utils.rnn.pad_sequence([u[0] for u in utts], batch_first=True)      # one call, all of dev
-    print(f"HW3P2 demo ({args.size}) dev posteriors: {len(utts)} utterances, {frames} frames, 41 classes; "
+    where = f"HW3P2 demo ({args.size})" if args.root is None else f"{args.root} ({epochs} epochs)"
+    print(f"{where} dev posteriors: {len(utts)} utterances, {frames} frames, 41 classes; "
           f"1 thread, {cpu_name()}; agreement = same best hypothesis as the unpruned search")
     fusions = {"no LM": {}, f"4-gram x{args.lm_weight} +{args.bonus}": {"lm": lm, "lm_weight": args.lm_weight,
                                                                        "insertion_bonus": args.bonus}}
