@@ -262,11 +262,11 @@ def test_hw3p2_data_cell_counts_infeasible_utterances_before_training(tmp_path):
     ns.update(DEMO=False, DATA_ROOT=str(root), OUTPUT_DIR=str(tmp_path / "out"), GPUS=1)
     setup = next(c for c in nb["cells"] if "from common.speech.utterances import" in "".join(c["source"]))
     exec("".join(setup["source"]), ns)
-    ns["PYRAMID_LAYERS"] = 2                                                   # x4: 40 frames -> 10 < 12
+    ns["CONV_STRIDE"], ns["PYRAMID_LAYERS"] = 1, 2                             # x4: 40 frames -> 10 < 12
     with pytest.raises(DataFormatError, match="1 of 4 utterances") as err:
         exec("".join(data_cell["source"]), ns)
     assert _first(root, TRAIN, "transcript").stem in str(err.value)
-    ns["PYRAMID_LAYERS"] = 1                                                   # x2: 20 frames fit
+    ns["CONV_STRIDE"], ns["PYRAMID_LAYERS"] = 2, 0                             # x2 (the stem alone): 20 fit
     exec("".join(data_cell["source"]), ns)
     assert ns["feasibility"]["train"].infeasible.tolist() == []
 
