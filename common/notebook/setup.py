@@ -155,7 +155,8 @@ def checkpoint_file(checkpoint_dir, checkpoint=None) -> Path:
 def train_or_load(train, train_flag: bool, gpus: int, checkpoint, after_launch=None):
     """(what ``train`` returns, seconds): ``launch(train, gpus)`` (one process per GPU, else here), then
     ``after_launch()`` when more than one process trained; with ``train_flag`` False nothing trains and
-    the result is the history saved in ``checkpoint`` (a missing file is an error that says how to get one)."""
+    the result is the history saved in ``checkpoint`` (in ``last.pt`` beside a ``best.pt``: the whole run);
+    a missing file is an error that says how to get one."""
     import pandas as pd
 
     t0 = time.perf_counter()
@@ -164,8 +165,10 @@ def train_or_load(train, train_flag: bool, gpus: int, checkpoint, after_launch=N
         if not path.exists():
             raise FileNotFoundError(f"TRAIN = False loads {path}, which does not exist: set CHECKPOINT to a "
                                     "checkpoint file (best.pt of a training run), or train first (TRAIN = True)")
-        history = pd.DataFrame(read_checkpoint(path)["history"])
-        print(f"TRAIN = False: nothing trained; {path} holds {len(history)} epoch(s) of history")
+        last = path.parent / "last.pt"     # the whole run's history (best.pt's ends at the best epoch)
+        source = last if path.name == "best.pt" and last.exists() else path
+        history = pd.DataFrame(read_checkpoint(source)["history"])
+        print(f"TRAIN = False: nothing trained; the history of {len(history)} epoch(s) comes from {source}")
         return history, 0.0
     result = launch(train, gpus)       # gpus > 1: one forked process per GPU (DDP); else here
     if gpus > 1 and after_launch is not None:
