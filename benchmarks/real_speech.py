@@ -258,14 +258,16 @@ def plot(results: dict, minutes: float, path: Path) -> None:
             ax.set_ylabel("PER")
         ax.plot([h["minutes"] for h in r["history"]], [h["dev"] for h in r["history"]], marker="o", ms=3,
                 label=label, color=f"C{list(results).index(name) % 10}")
-        ax.legend(fontsize=8, loc="upper right" if label != name else "best")
-    for ax, layout, title in ((axes[0], "hw3p2", "phonemes: dev mean distance (greedy per epoch)"),
-                              (axes[1], "hw4p2", "characters: dev CER (per epoch)")):
+        ax.legend(fontsize=8, loc="center right" if label != name else "best")
+    for ax, layout, title in ((axes[0], "hw3p2", "phonemes: dev mean distance (greedy, per epoch)"),
+                              (axes[1], "hw4p2", "characters: dev CER (greedy, per epoch)")):
         const = results.get(f"constant-{layout}")
         if const:
             ax.axhline(const["dev"], color="grey", ls="--", label="constant transcript")
-        ax.set_xlabel("training minutes")
+        ax.set_xlabel("training minutes of the main run (not a CTC warm-up or LM pretraining before it)", fontsize=8)
         ax.set_title(title, fontsize=9)
+        if layout == "hw4p2":
+            ax.set_ylim(0, 1.2)              # a looping greedy decoder's early CER (> 1) is cut off
         ax.set_xlim(0, minutes * 1.05)
         ax.legend(fontsize=8, loc="upper center")
     fig.tight_layout()
