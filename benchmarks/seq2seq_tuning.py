@@ -294,6 +294,7 @@ ROWS = {
         "tf1": {"TF_FLOOR": 1.0},
         "wide": {"LISTENER_HIDDEN": 192, "CONV_CHANNELS": 128},
         "warm20": {"CTC_WARMUP_EPOCHS": 20},
+        "stride2_pyr1": {"CONV_STRIDE": 2, "PYRAMID_LAYERS": 1},
         "warm20_wide_noreg": {"CTC_WARMUP_EPOCHS": 20, "LISTENER_HIDDEN": 192, "CONV_CHANNELS": 128,
                               "LOCKED_DROPOUT": 0.0, "DROPOUT": 0.0, "LABEL_SMOOTHING": 0.0},
         "wide_noreg": {"LISTENER_HIDDEN": 192, "CONV_CHANNELS": 128, "LOCKED_DROPOUT": 0.0, "DROPOUT": 0.0,
@@ -309,6 +310,7 @@ ROWS = {
         "ctc0.7": {"CTC_WEIGHT": 0.7},
         "noaug": {"TIME_MASKS": 0, "FREQ_MASKS": 0},
         "lr1e-3": {"LR": 1e-3},
+        "noaug_ctc0.7": {"TIME_MASKS": 0, "FREQ_MASKS": 0, "CTC_WEIGHT": 0.7},
     },
 }
 

@@ -80,3 +80,35 @@ def test_wrong_data_root_is_a_clear_error(tmp_path):
     import papermill as pm
     with pytest.raises(pm.PapermillExecutionError, match="DataFormatError.*hw3p2-785-f24"):
         run_notebook(NOTEBOOK, tmp_path / "run", {"DEMO": False, "DATA_ROOT": str(tmp_path / "nowhere")})
+
+
+@pytest.mark.parametrize("stride, pyramid", [(1, 2), (2, 1), (2, 2)])
+def test_strided_listener_lengths_and_padding(stride, pyramid):
+    # CONV_STRIDE (issue 23): the first conv halves the frames before the first LSTM; the listener's output
+    # lengths are what LAS.frame_lengths (attention plots, feasibility) computes, and an utterance encodes the
+    # same alone as inside a padded batch (the masks follow the strided lengths)
+    import math
+    from types import SimpleNamespace
+
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    from common.notebook.cells import notebook_namespace
+    ns = notebook_namespace(NOTEBOOK, ("model",), {"torch": torch, "nn": nn, "F": F, "math": math})
+    torch.manual_seed(0)
+    listener = ns["Listener"](28, 8, 2, 6, 0, pyramid, 0.0, packed=False, conv_stride=stride).eval()
+    lengths = torch.tensor([37, 20, 9])
+    x = torch.randn(3, 37, 28)
+    with torch.no_grad():
+        out, out_lengths = listener(x, lengths)
+        alone, alone_lengths = listener(x[1:2, :20], lengths[1:2])
+    expected = ns["LAS"].frame_lengths(SimpleNamespace(listener=listener), lengths)
+    assert out_lengths.tolist() == expected.tolist()
+    frames = (37 - 1) // stride + 1                   # ceil(37 / stride): the conv's kernel 3, padding 1
+    for _ in range(pyramid):
+        frames = (frames + 1) // 2
+    assert out.shape[1] == frames == expected[0]
+    n = int(alone_lengths[0])
+    assert n == int(out_lengths[1])
+    torch.testing.assert_close(out[1, :n], alone[0, :n], atol=1e-5, rtol=1e-5)
