@@ -144,3 +144,23 @@ def test_output_folders_inside_and_outside_a_checkout(tmp_path, monkeypatch):
     # DRIVE = True off Colab: one line, the checkpoints stay local
     drive = resolve_folders("hw1p2", "hw1_mlp", cwd=tmp_path, drive=True)
     assert drive["CHECKPOINT_DIR"] == drive["OUTPUT_DIR"] / "checkpoints"
+
+
+def test_train_false_without_a_checkpoint_says_how_to_get_one(tmp_path):
+    from common.notebook.setup import train_or_load
+
+    with pytest.raises(FileNotFoundError, match="set CHECKPOINT to a checkpoint file"):
+        train_or_load(lambda: None, False, 1, tmp_path / "best.pt")
+
+
+def test_resume_check_falls_back_to_best_pt_and_passes_old_checkpoints(tmp_path, capsys):
+    from common.engine.checkpoint import CheckpointError, check_run_metadata, save_checkpoint
+
+    model = nn.Linear(2, 2)
+    save_checkpoint(tmp_path / "best.pt", model=model, metadata={"vocab": ["a", "b"]})
+    (tmp_path / "last.pt").write_bytes(b"truncated")                      # unreadable: best.pt is checked
+    with pytest.raises(CheckpointError, match="best.pt"):
+        check_run_metadata(tmp_path, {"vocab": ["b", "a"]})
+    save_checkpoint(tmp_path / "best.pt", model=model)                     # written before metadata existed
+    check_run_metadata(tmp_path, {"vocab": ["b", "a"]})
+    assert "holds no configuration or vocabulary" in capsys.readouterr().out
