@@ -99,7 +99,7 @@ def test_demo_headline_metrics_are_saved_by_the_notebook(entry):
     """make demo prints these keys: each must be written by the notebook's save_metrics."""
     nb = json.loads((REPO_ROOT / entry.path).read_text())
     source = "".join("".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code")
-    assert "save_metrics(" in source
+    assert "save_metrics(" in source or "finish(OUTPUT_DIR, metrics" in source   # finish() calls save_metrics
     # keys built in an f-string (f"dev_ppl_{name}") count by their literal prefix
     prefixes = re.findall(r"f[\"']([A-Za-z_]+)\{", source)
     missing = [key for key in entry.headline
@@ -108,10 +108,18 @@ def test_demo_headline_metrics_are_saved_by_the_notebook(entry):
 
 
 def _default_output_dir(path) -> str:
-    params = "".join(next(c for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "code")["source"])
+    """The notebook's default OUTPUT_DIR relative to its folder: a literal path, or (OUTPUT_DIR = None) the
+    runs/<output> that its setup(globals(), "<notebook>", "<output>") call resolves to in a checkout."""
+    cells = json.loads(path.read_text())["cells"]
+    params = "".join(next(c for c in cells if c["cell_type"] == "code")["source"])
     found = re.search(r"^OUTPUT_DIR\s*=\s*[\"']([^\"']+)[\"']", params, re.M)
-    assert found, f"{path.name}: no OUTPUT_DIR = \"...\" in the parameters cell"
-    return found.group(1)
+    if found:
+        return found.group(1)
+    assert re.search(r"^OUTPUT_DIR\s*=\s*None", params, re.M), f"{path.name}: no OUTPUT_DIR in the parameters cell"
+    source = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    setup = re.search(r"setup\(globals\(\), \"[^\"]+\", \"([^\"]+)\"\)", source)
+    assert setup, f"{path.name}: OUTPUT_DIR = None but no setup(globals(), name, output) call resolves it"
+    return f"../runs/{setup.group(1)}"
 
 
 @pytest.mark.parametrize("entry", NOTEBOOKS, ids=lambda nb: nb.name)
