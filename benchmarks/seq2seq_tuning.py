@@ -312,6 +312,7 @@ ROWS = {
         "lr1e-3": {"LR": 1e-3},
         "noaug_ctc0.7": {"TIME_MASKS": 0, "FREQ_MASKS": 0, "CTC_WEIGHT": 0.7},
         "conv32": {"CONV_CHANNELS": 32},
+        "enc4": {"ENC_LAYERS": 4},
     },
 }
 
