@@ -216,6 +216,8 @@ def run_preset(name: str, root: Path, minutes: float, out_dir: Path, overrides: 
     nb = next(n for n in NOTEBOOKS if n.name == NOTEBOOK_OF[name])
     layout = LAYOUT_OF[name]
     params = {**nb.params, "DEMO": False, "DATA_ROOT": str(root), "TIME_BUDGET": minutes, **(overrides or {})}
+    if name == "hw4p2":         # pretrain on this set's text-for-LM, never make demo's LM of the synthetic text
+        params.setdefault("LM_CHECKPOINT", None)
     t0 = time.perf_counter()
     metrics = run_notebook(REPO_ROOT / nb.path, out_dir, params, timeout=3600)
     wall = time.perf_counter() - t0
