@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common.demo.speech.layouts import marker_matches
 from common.engine.files import atomic_folder
 from common.vocab import HW3_PHONEMES
 
@@ -116,14 +117,6 @@ def write_hw3p2(root: Path, utterances, dropped) -> dict:
             "dropped_names": dropped, "out_of_dictionary_words": out_of_dictionary}
 
 
-def _marker_matches(root: Path, info: dict) -> bool:
-    try:
-        found = json.loads((root / MARKER).read_text())
-    except (OSError, ValueError):
-        return False
-    return all(found.get(k) == v for k, v in info.items())
-
-
 def build(out_dir="data/real", prompts_file=PROMPTS_FILE, sounds_dir=SOUNDS_DIR, limit: int | None = None,
           force: bool = False, log=print) -> dict:
     """Write both layouts under ``out_dir``; returns {"hw4p2": root, "hw3p2": root, "info": {...}}.
@@ -134,7 +127,7 @@ def build(out_dir="data/real", prompts_file=PROMPTS_FILE, sounds_dir=SOUNDS_DIR,
     out_dir = Path(out_dir)
     roots = {"hw4p2": out_dir / HW4_FOLDER, "hw3p2": out_dir / HW3_FOLDER}
     key = {"builder": "common.demo.real", "version": VERSION, "limit": limit}
-    if not force and all(_marker_matches(r, key) for r in roots.values()):
+    if not force and all(marker_matches(r, key, MARKER) for r in roots.values()):
         log(f"{out_dir}: already built (version {VERSION}); --force rebuilds")
         return {**roots, "info": {k: json.loads((r / MARKER).read_text()) for k, r in roots.items()}}
     for r in roots.values():

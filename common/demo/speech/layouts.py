@@ -69,7 +69,7 @@ def _write(root: Path, layout: str, size, seed: int, fill) -> Path:
     counts = resolve_size(size)
     info = {"generator": "common.demo.speech", "version": VERSION, "layout": layout,
             "seed": int(seed), "counts": counts}
-    if _marker_matches(root, info):
+    if marker_matches(root, info):
         return root
     if root.exists() and not (root / MARKER).exists() and any(root.iterdir()):
         raise FileExistsError(
@@ -80,14 +80,15 @@ def _write(root: Path, layout: str, size, seed: int, fill) -> Path:
             info["stats"] = fill(tmp, counts, int(seed))
             (tmp / MARKER).write_text(json.dumps(info, indent=2, sort_keys=True))
     except OSError:
-        if not _marker_matches(root, info):  # another process wrote the same data meanwhile?
+        if not marker_matches(root, info):  # another process wrote the same data meanwhile?
             raise
     return root
 
 
-def _marker_matches(root: Path, info: dict) -> bool:
+def marker_matches(root: Path, info: dict, marker: str = MARKER) -> bool:
+    """Whether ``root/marker`` records every item of ``info`` (a finished, matching build of the data)."""
     try:
-        found = json.loads((root / MARKER).read_text())
+        found = json.loads((root / marker).read_text())
     except (OSError, ValueError):
         return False
     return all(found.get(k) == v for k, v in info.items())
