@@ -20,6 +20,8 @@ from __future__ import annotations
 
 import re
 
+from common.text.normalize import normalize_transcript
+
 __all__ = ["normalize", "number_words", "SPOKEN", "SYMBOLS"]
 
 SYMBOLS = {"*": "star", "#": "pound", "@": "at", "$": "dollar", "%": "percent", "&": "and", "+": "plus",
@@ -68,8 +70,7 @@ def normalize(text: str) -> str | None:
     text = _numbers(text)
     for symbol, word in SYMBOLS.items():
         text = text.replace(symbol, f" {word} ")
-    text = re.sub(r"[-/_]", " ", text)
-    text = re.sub(r"[^A-Za-z' ]", " ", text)
-    words = [w.strip("'") for w in text.upper().split()]
+    text, _ = normalize_transcript(text)              # the course's text: A-Z, space, apostrophe
+    words = [w.strip("'") for w in text.split()]
     words = [w for w in words if w]
     return " ".join(words) or None
