@@ -33,6 +33,7 @@ from hw2_pipeline import small_resnet  # noqa: E402
 from common.demo.faces import write_hw2p2  # noqa: E402
 from common.engine.device import amp_dtype, make_grad_scaler  # noqa: E402
 from common.engine.distributed import gpu_count, launch, local_device  # noqa: E402
+from common.engine.options import Checkpointing, Precision, Validation  # noqa: E402
 from common.engine.train import fit  # noqa: E402
 from common.faces.augment import FaceAugment  # noqa: E402
 from common.faces.folders import scan_split  # noqa: E402
@@ -61,8 +62,9 @@ def train_rate(root: Path, args) -> dict:
 
     optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     with tempfile.TemporaryDirectory() as ckpt:
-        history = fit(model, optimizer, loader, loss, epochs=args.epochs, device=device, amp_dtype=dtype,
-                      scaler=make_grad_scaler(device, dtype), checkpoint_dir=ckpt, monitor="train_loss")
+        history = fit(model, optimizer, loader, loss, epochs=args.epochs, device=device,
+                      precision=Precision(dtype, make_grad_scaler(device, dtype)), checkpoints=Checkpointing(ckpt),
+                      validation=Validation(monitor="train_loss"))
     seconds = float(history["time_s"].iloc[1:].sum())
     images = len(loader) * args.batch * (args.epochs - 1)
     return {"images_per_s": images / seconds, "steps_per_epoch": len(loader),

@@ -116,13 +116,14 @@ def _optimizer(ns, model):
 def time_training(ns, model, compute_loss, warmup, timed) -> float:
     """Seconds of ``train_epoch`` over the iterable ``timed`` after one over ``warmup``."""
     from common.engine.device import amp_dtype, make_grad_scaler
+    from common.engine.options import Precision, Stepping
     from common.engine.train import train_epoch
 
     device = ns["device"]
     dtype = ns.get("dtype") if "dtype" in ns else amp_dtype(device, enabled=ns.get("AMP", True))
     ema = ns.get("ema") if isinstance(ns.get("ema"), torch.optim.swa_utils.AveragedModel) else None
-    kw = dict(device=device, amp_dtype=dtype, scaler=make_grad_scaler(device, dtype),
-              max_grad_norm=ns.get("MAX_GRAD_NORM"), ema=ema)
+    kw = dict(device=device, precision=Precision(dtype, make_grad_scaler(device, dtype)),
+              step=Stepping(max_grad_norm=ns.get("MAX_GRAD_NORM"), ema=ema))
     opt = _optimizer(ns, model)
     train_epoch(model, warmup, compute_loss, opt, desc="warm-up", **kw)
     _sync(device)

@@ -1,5 +1,6 @@
 """The training engine every notebook uses: device, seeding and AMP (``device``), the train loop and
-``fit`` (``train``), checkpoints (``checkpoint``) and resuming (``resume``), learning-rate schedules
+``fit`` (``train``) and its option groups (``options``: ``Validation``, ``Precision``, ``Stepping``,
+``Checkpointing``), checkpoints (``checkpoint``) and resuming (``resume``), learning-rate schedules
 (``schedule``), multi-GPU (``distributed``), wandb (``tracking``) and atomic file writes (``files``).
 
 Import the submodules directly (``from common.engine.train import fit``). Nothing here imports a

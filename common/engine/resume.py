@@ -130,7 +130,7 @@ def keep_earlier_run(ckpt_dir, keep: bool = True) -> Path | None:
     if not keep:
         for p in files:
             p.unlink()
-        print(f"{ckpt_dir}: deleted the earlier run's {names} (keep_earlier=False)")
+        print(f"{ckpt_dir}: deleted the earlier run's {names} (Checkpointing(keep_earlier=False))")
         return None
     stamp = datetime.fromtimestamp(max(p.stat().st_mtime for p in files)).strftime("%Y%m%d-%H%M%S")
     dest, n = ckpt_dir / "earlier" / stamp, 1
@@ -145,7 +145,7 @@ def keep_earlier_run(ckpt_dir, keep: bool = True) -> Path | None:
     print(f"{ckpt_dir} held an earlier run's {names}: moved to {dest} so that this new run (RESUME=False) "
           f"does not replace them ({len(runs)} earlier run(s), {size / 2**20:.0f} MiB in {dest.parent}). To "
           "continue that run instead, move its files back and set RESUME=True; to keep runs apart from the "
-          "start, give each its own CHECKPOINT_DIR; fit(keep_earlier=False) deletes instead")
+          "start, give each its own CHECKPOINT_DIR; Checkpointing(dir, keep_earlier=False) deletes instead")
     return dest
 
 

@@ -27,7 +27,6 @@ import contextlib
 import io
 import math
 import time
-from pathlib import Path
 from typing import Callable, Iterable
 
 import pandas as pd
@@ -42,6 +41,7 @@ from .checkpoint import (
     unwrap,
 )
 from .device import autocast
+from .options import Checkpointing, Precision, Stepping, Validation, explain_moved_keywords
 from .distributed import (
     ShardedLoader,
     barrier,
@@ -109,8 +109,8 @@ class RunningStats:
 
 
 def _divergence_hint() -> str:
-    return ("lower the learning rate, enable gradient clipping (max_grad_norm), or check the inputs "
-            "for NaN/inf; with a checkpoint folder, RESUME=True continues from the last good epoch and "
+    return ("lower the learning rate, enable gradient clipping (step=Stepping(max_grad_norm=...)), or check the "
+            "inputs for NaN/inf; with a checkpoint folder, RESUME=True continues from the last good epoch and "
             "takes the new learning rate")
 
 
@@ -118,23 +118,27 @@ def _postfix(means: dict) -> dict:
     return {k: f"{v:.4g}" for k, v in means.items()}
 
 
+@explain_moved_keywords
 def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable, optimizer,
-                *, device, amp_dtype=None, scaler=None, scheduler=None, grad_accum_steps: int = 1,
-                max_grad_norm: float | None = None, ema=None, desc: str = "train",
-                refresh_every: int = 20, stop: Callable[[int], bool] | None = None) -> dict:
+                *, device, precision: Precision = Precision(), step: Stepping = Stepping(), scheduler=None,
+                desc: str = "train", refresh_every: int = 20, stop: Callable[[int], bool] | None = None) -> dict:
     """One pass over ``loader`` with autocast, gradient scaling, accumulation and clipping.
+
+    ``precision``: autocast's dtype and the gradient scaler; ``step``: accumulation, clipping and the EMA
+    (``common.engine.options``).
 
     ``stop(step)`` (if given) is asked after each optimizer step; True ends the pass there (``fit``
     uses it to cut a first epoch that alone outlasts the time budget; in a data-parallel run it must
     answer the same on every rank).
 
-    ``scheduler`` (if given) is stepped after every optimizer step; ``ema`` (an
+    ``scheduler`` (if given) is stepped after every optimizer step; ``step.ema`` (an
     ``AveragedModel``) is updated after every optimizer step. Returns the epoch means.
     """
-    if grad_accum_steps < 1:
-        raise ValueError(f"grad_accum_steps must be >= 1, got {grad_accum_steps}")
+    _check_groups(precision=(precision, Precision), step=(step, Stepping))
+    amp_dtype, grad_accum_steps, max_grad_norm = precision.amp_dtype, step.grad_accum_steps, step.max_grad_norm
+    ema = step.ema
     device = torch.device(device)
-    scaler = scaler if scaler is not None else torch.amp.GradScaler(device.type, enabled=False)
+    scaler = precision.scaler if precision.scaler is not None else torch.amp.GradScaler(device.type, enabled=False)
     model.train()
     running = RunningStats()
     total = len(loader) if hasattr(loader, "__len__") else None
@@ -143,8 +147,8 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
     # DataLoader with workers starts them twice and its sampler skips the batches the first one prefetched
     bar = tqdm(iter(loader), total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=_BAR_INTERVAL,
                disable=not is_main_process())
-    for step, batch in enumerate(bar, start=1):
-        last_micro_step = step % grad_accum_steps == 0 or step == total
+    for i, batch in enumerate(bar, start=1):
+        last_micro_step = i % grad_accum_steps == 0 or i == total
         # DDP: all-reduce the gradients only on the micro-batch that ends an accumulated group
         no_sync = model.no_sync() if hasattr(model, "no_sync") and not last_micro_step else contextlib.nullcontext()
         with no_sync:
@@ -164,12 +168,12 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
                 scheduler.step()
             if ema is not None:
                 ema.update_parameters(model)
-            if stop is not None and step != total and stop(step):
+            if stop is not None and i != total and stop(i):
                 break
-        if step % refresh_every == 0:
+        if i % refresh_every == 0:
             means = running.means()
             if not math.isfinite(means["loss"]):
-                raise FloatingPointError(f"{desc}: the loss became {means['loss']} by step {step}; "
+                raise FloatingPointError(f"{desc}: the loss became {means['loss']} by step {i}; "
                                          + _divergence_hint())
             bar.set_postfix(_postfix(means), lr=f"{optimizer.param_groups[0]['lr']:.3g}")
     bar.close()
@@ -182,10 +186,13 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
     return means
 
 
+@explain_moved_keywords
 @torch.inference_mode()
 def evaluate(model: torch.nn.Module, loader: Iterable, compute_loss: Callable, *, device,
-             amp_dtype=None, desc: str = "eval") -> dict:
-    """Mean loss and stats over ``loader`` in eval mode without gradients."""
+             precision: Precision = Precision(), desc: str = "eval") -> dict:
+    """Mean loss and stats over ``loader`` in eval mode without gradients (autocast: ``precision.amp_dtype``)."""
+    _check_groups(precision=(precision, Precision))
+    amp_dtype = precision.amp_dtype
     device = torch.device(device)
     model.eval()
     running = RunningStats()
@@ -205,37 +212,51 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
-def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable, *, epochs: int,
-        device, val_loader=None, val_compute_loss: Callable | None = None,
-        extra_eval: Callable | None = None, scheduler=None, scheduler_interval: str = "step",
-        amp_dtype=None, scaler=None, grad_accum_steps: int = 1, max_grad_norm: float | None = None,
-        ema=None, checkpoint_dir=None, resume: bool = False, monitor: str = "val_loss",
-        mode: str = "min", logger=None, generators: dict | None = None, stateful: dict | None = None,
-        keep_earlier: bool = True, ddp_options: dict | None = None,
-        metadata: dict | None = None, time_budget: BudgetStage | TimeBudget | None = None) -> pd.DataFrame:
+@explain_moved_keywords
+def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable, *, epochs: int, device,
+        validation: Validation = Validation(), scheduler=None, scheduler_interval: str = "step",
+        precision: Precision = Precision(), step: Stepping = Stepping(), checkpoints: Checkpointing | None = None,
+        logger=None, stateful: dict | None = None, ddp_options: dict | None = None,
+        time_budget: BudgetStage | TimeBudget | None = None) -> pd.DataFrame:
     """Train for ``epochs`` epochs and return the history (one row per epoch).
 
+    The option groups are the frozen dataclasses of ``common.engine.options``::
+
+        fit(model, optimizer, train_loader, compute_loss, epochs=EPOCHS, device=device,
+            validation=Validation(dev_loader, eval_loss, extra=dev_eval, monitor="val_acc", mode="max"),
+            scheduler=scheduler, precision=Precision(dtype, scaler),
+            step=Stepping(grad_accum_steps=2, max_grad_norm=5.0, ema=ema),
+            checkpoints=Checkpointing(CHECKPOINT_DIR, resume=RESUME, metadata=metadata,
+                                      generators={"augment": aug_generator}),
+            logger=run, stateful={"sampler": sampler}, time_budget=budget)
+
+    - ``validation``: the validation loader and loss (columns ``val_<stat>``, computed with the EMA's
+      weights when there is one), ``extra(model, epoch) -> dict`` (more columns, e.g. a verification
+      EER), and the ``monitor`` column with its ``mode`` ("min" or "max"): ``best.pt``, the printed
+      "(best)" and ``ReduceLROnPlateau`` follow it. The default monitors ``val_loss``, which needs a
+      ``loader``; without validation data pass ``Validation(monitor="train_loss")``.
     - ``scheduler_interval``: "step" (stepped per optimizer step, e.g. warmup + cosine) or
       "epoch" (stepped after each epoch; ``ReduceLROnPlateau`` gets the monitored value).
-    - ``extra_eval(model, epoch) -> dict`` adds columns (e.g. a verification EER).
-    - with ``checkpoint_dir``: ``last.pt`` after every epoch and ``best.pt`` when ``monitor``
-      improves (``mode`` "min" or "max"), both atomic; ``resume=True`` continues from
-      ``last.pt`` (model, optimizer, scheduler, scaler, EMA, epoch, best value, history and
-      RNG states), so 2 epochs + resume + 2 epochs equals 4 epochs, bit for bit.
-    - ``logger``: anything with ``log(dict, step=int)`` (a wandb run), or None.
-    - ``generators``: named ``torch.Generator`` objects that ``compute_loss`` draws from
-      (augmentation); checkpointed and restored so that a resume stays bit-identical.
-    - ``metadata``: the model's configuration and vocabulary (``{"model_args": ..., "vocab": ...}``),
-      saved in every checkpoint; ``resume=True`` refuses a checkpoint whose metadata differs
+    - ``precision``: autocast's dtype and the ``GradScaler``; ``step``: gradient accumulation,
+      clipping and the EMA (``train_epoch``).
+    - ``checkpoints`` (None: no files): ``last.pt`` after every epoch and ``best.pt`` when the
+      monitored column improves, both atomic; ``Checkpointing(dir, resume=True)`` continues from
+      ``last.pt`` (model, optimizer, scheduler, scaler, EMA, epoch, best value, history and RNG
+      states, with its ``generators``: the ``torch.Generator`` objects ``compute_loss`` draws from),
+      so 2 epochs + resume + 2 epochs equals 4 epochs, bit for bit. Its ``metadata`` (the model's
+      configuration and vocabulary, ``{"model_args": ..., "vocab": ...}``) is saved in every
+      checkpoint; a resume refuses a checkpoint whose metadata differs
       (``common.engine.checkpoint.check_metadata``: both values named).
+    - ``logger``: anything with ``log(dict, step=int)`` (a wandb run), or None.
     - ``stateful``: named objects with ``state_dict()``/``load_state_dict()`` (e.g. a bucketing
       batch sampler), saved in every checkpoint and restored on resume; before each epoch
-      ``obj.set_epoch(epoch)`` (0-based) is called on every one that has it.
+      ``obj.set_epoch(epoch)`` (0-based) is called on every one that has it (with or without
+      checkpoints).
 
     Trained work is never lost:
     - a new run (``resume=False``) into a folder that holds an earlier run's ``last.pt`` /
-      ``best.pt`` first moves them to ``checkpoint_dir/earlier/<time>/`` and says so
-      (``keep_earlier=False`` deletes them instead);
+      ``best.pt`` first moves them to ``<dir>/earlier/<time>/`` and says so
+      (``Checkpointing(dir, keep_earlier=False)`` deletes them instead);
     - ``resume=True`` uses ``last.pt``, or ``best.pt`` when ``last.pt`` is missing, unreadable or
       holds NaN/inf (the unusable file is kept as ``last.pt.unreadable``; an unusable
       ``best.pt`` next to a good ``last.pt`` is kept aside the same way and the next epoch
@@ -249,7 +270,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     Data-parallel (``common.engine.distributed``): the model trains inside DistributedDataParallel
     (``ddp_options`` are passed to it), every rank iterates its shard of each batch (loaders that
     do not shard themselves are wrapped in ``ShardedLoader``), train and validation sums are
-    added over the ranks, BatchNorm statistics are rank 0's after each epoch, ``extra_eval`` runs
+    added over the ranks, BatchNorm statistics are rank 0's after each epoch, ``validation.extra`` runs
     on rank 0 (its row goes to all), and rank 0 alone prints, logs and saves; the checkpoint also
     holds every rank's RNG states, so an interrupted run resumes exactly, and it resumes in one
     process (or another number of them) as well.
@@ -274,17 +295,21 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     - a changed ``monitor``/``mode`` starts a new best: the old ``best.pt`` is kept as
       ``best_<old monitor>.pt`` and the old best value is not compared with the new metric.
     """
-    if mode not in ("min", "max"):
-        raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+    _check_groups(validation=(validation, Validation), precision=(precision, Precision), step=(step, Stepping),
+                  checkpoints=(checkpoints, Checkpointing | None))
+    val_loader, val_compute_loss, extra_eval = validation.loader, validation.compute_loss, validation.extra
+    monitor, mode = validation.monitor, validation.mode
+    scaler, ema = precision.scaler, step.ema
+    ckpt_dir = checkpoints.dir if checkpoints is not None else None
+    resume = checkpoints is not None and checkpoints.resume
+    generators = checkpoints.generators if checkpoints is not None else None
+    metadata = checkpoints.metadata if checkpoints is not None else None
     if scheduler_interval not in ("step", "epoch"):
         raise ValueError(f"scheduler_interval must be 'step' or 'epoch', got {scheduler_interval!r}")
     if monitor.startswith("val_") and val_loader is None and extra_eval is None:
-        raise ValueError(f"monitor={monitor!r} needs a val_loader (or an extra_eval that returns it); "
-                         "without validation data monitor a training column, e.g. monitor='train_loss'")
-    if resume and checkpoint_dir is None:
-        raise ValueError("resume=True needs a checkpoint_dir")
+        raise ValueError(f"Validation(monitor={monitor!r}) needs a Validation(loader=...) (or an extra that returns "
+                         "it); without validation data monitor a training column: Validation(monitor='train_loss')")
     device = torch.device(device)
-    ckpt_dir = Path(checkpoint_dir) if checkpoint_dir is not None else None
     stateful = dict(stateful or {})
     for name, obj in stateful.items():
         if not (hasattr(obj, "state_dict") and hasattr(obj, "load_state_dict")):
@@ -297,7 +322,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         if main:
             clean_temporaries(ckpt_dir)
             if not resume:
-                keep_earlier_run(ckpt_dir, keep=keep_earlier)
+                keep_earlier_run(ckpt_dir, keep=checkpoints.keep_earlier)
         if resume and metadata is not None:
             check_run_metadata(ckpt_dir, metadata)      # another configuration or vocabulary: refused
         if resume:
@@ -333,9 +358,8 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         row = {"epoch": epoch + 1}
         with sharded(train_loader, equal_steps=True):
             train = train_epoch(train_model, train_loader, compute_loss, optimizer, device=device,
-                                amp_dtype=amp_dtype, scaler=scaler, scheduler=step_scheduler,
-                                grad_accum_steps=grad_accum_steps, max_grad_norm=max_grad_norm,
-                                ema=ema, desc=f"epoch {epoch + 1}/{shown} train",
+                                precision=precision, step=step, scheduler=step_scheduler,
+                                desc=f"epoch {epoch + 1}/{shown} train",
                                 stop=_first_epoch_stop(stage, distributed, main))
         broadcast_buffers(model, ema)       # BatchNorm statistics: rank 0's, as checkpointed
         row.update({f"train_{k}": v for k, v in train.items()})
@@ -345,7 +369,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             eval_model = ema.module if ema is not None else model
             with sharded(eval_loader, equal_steps=False):
                 val = evaluate(eval_model, eval_loader, val_compute_loss or compute_loss, device=device,
-                               amp_dtype=amp_dtype, desc=f"epoch {epoch + 1}/{shown} val")
+                               precision=precision, desc=f"epoch {epoch + 1}/{shown} val")
             row.update({f"val_{k}": v for k, v in val.items()})
         if extra_eval is not None:
             extra = extra_eval(ema.module if ema is not None else model, epoch + 1) if main else None
@@ -390,6 +414,14 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     if stage is not None:
         frame.attrs["time_budget"] = stage.state_dict()
     return frame
+
+
+def _check_groups(**groups) -> None:
+    """A TypeError naming the group for an option passed as something else (e.g. a folder as ``checkpoints``)."""
+    for name, (value, kind) in groups.items():
+        if not isinstance(value, kind):
+            want = " or ".join("None" if k is type(None) else k.__name__ for k in getattr(kind, "__args__", (kind,)))
+            raise TypeError(f"{name} must be a {want} (common.engine.options), got {type(value).__name__}")
 
 
 def _extra(ranks, stage) -> dict | None:
@@ -480,6 +512,6 @@ def _check_validation(row: dict, monitor: str, epoch: int, ckpt_dir, saved_epoch
 
 def _not_saved(ckpt_dir, saved_epoch: int) -> str:
     if ckpt_dir is None:
-        return "; nothing is saved (no checkpoint_dir)"
+        return "; nothing is saved (no checkpoints)"
     held = f"epoch {saved_epoch}" if saved_epoch else "nothing of this run"
     return f"; this epoch is not saved: {ckpt_dir / 'last.pt'} still holds {held}"

@@ -16,6 +16,7 @@ from torch import nn
 
 from common.engine.budget import TimeBudget
 from common.engine.schedule import WarmupCosine, resize_schedule, warmup_cosine
+from common.engine.options import Checkpointing, Validation
 from common.engine.train import fit
 
 STEPS = 4                                   # batches per epoch: an epoch costs 4 fake seconds
@@ -61,8 +62,9 @@ def _run(budget, stage="train", epochs=100, ckpt=None, resume=False, crash_at=No
 
     if budget is not None:
         budget = budget if stage is None else budget.stage(stage)    # None: the TimeBudget itself, one stage
-    hist = fit(model, opt, _batches(), loss, epochs=epochs, device="cpu", scheduler=sched, monitor="train_loss",
-               checkpoint_dir=ckpt, resume=resume, time_budget=budget)
+    hist = fit(model, opt, _batches(), loss, epochs=epochs, device="cpu", scheduler=sched,
+               validation=Validation(monitor="train_loss"),
+               checkpoints=Checkpointing(ckpt, resume=resume) if ckpt is not None else None, time_budget=budget)
     return hist, model, opt, sched
 
 

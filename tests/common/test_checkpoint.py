@@ -5,6 +5,7 @@ from torch import nn
 
 from common.engine.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from common.engine.schedule import warmup_cosine
+from common.engine.options import Checkpointing, Validation
 from common.engine.train import fit
 
 
@@ -34,8 +35,8 @@ def test_two_plus_resume_two_equals_four(tmp_path):
     def run(epochs, ckpt, resume=False, seed=0):
         gen = torch.Generator().manual_seed(seed)
         return fit(model, opt, loader, lambda m, b: _loss(m, b, gen), epochs=epochs, device="cpu",
-                   val_loader=loader, val_compute_loss=_loss, scheduler=sched, checkpoint_dir=ckpt,
-                   resume=resume, monitor="val_acc", mode="max", generators={"augment": gen})
+                   validation=Validation(loader, _loss, monitor="val_acc", mode="max"), scheduler=sched,
+                   checkpoints=Checkpointing(ckpt, resume=resume, generators={"augment": gen}))
 
     model, opt, sched, loader = _problem()
     h4 = run(4, tmp_path / "a")
@@ -55,8 +56,8 @@ def test_two_plus_resume_two_equals_four(tmp_path):
 
 def test_best_checkpoint_tracks_monitored_value(tmp_path):
     model, opt, sched, loader = _problem()
-    h = fit(model, opt, loader, _loss, epochs=3, device="cpu", val_loader=loader,
-            checkpoint_dir=tmp_path, monitor="val_loss", mode="min")
+    h = fit(model, opt, loader, _loss, epochs=3, device="cpu",
+            validation=Validation(loader, monitor="val_loss", mode="min"), checkpoints=Checkpointing(tmp_path))
     best = torch.load(tmp_path / "best.pt", weights_only=True)
     assert best["best_metric"] == pytest.approx(h["val_loss"].min())
     assert best["epoch"] + 1 == int(h["epoch"][h["val_loss"].idxmin()])
@@ -118,8 +119,8 @@ META = {"model_args": {"hidden": 16, "layers": 2}, "vocab": ["<blank>", "a", "b"
 
 def _fit_with(metadata, ckpt, epochs=1, resume=False):
     model, opt, sched, loader = _problem()
-    return fit(model, opt, loader, _loss, epochs=epochs, device="cpu", val_loader=loader, checkpoint_dir=ckpt,
-               resume=resume, metadata=metadata)
+    return fit(model, opt, loader, _loss, epochs=epochs, device="cpu", validation=Validation(loader),
+               checkpoints=Checkpointing(ckpt, resume=resume, metadata=metadata))
 
 
 def test_metadata_is_saved_and_a_same_size_vocabulary_in_another_order_is_refused(tmp_path):

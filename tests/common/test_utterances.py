@@ -258,6 +258,7 @@ def test_sampler_properties_on_random_lengths_and_budgets(seed):
 
 def test_fit_with_the_sampler_as_stateful_resumes_the_same_batches(tmp_path):
     """2 epochs + resume + 2 epochs sees the same batches, in the same order, as 4 epochs."""
+    from common.engine.options import Checkpointing, Validation
     from common.engine.train import fit
     write_hw3_split(tmp_path / "data", TRAIN, [40, 9, 63, 17, 30, 22, 51, 12])
     store = load_hw3p2(tmp_path / "data", TRAIN, progress=False)
@@ -276,8 +277,8 @@ def test_fit_with_the_sampler_as_stateful_resumes_the_same_batches(tmp_path):
             pooled = (batch.features * batch.mask[..., None]).sum(1) / batch.feature_lengths[:, None]
             return torch.nn.functional.cross_entropy(m(pooled), batch.targets[:, 0]), {"n": len(batch)}
 
-        fit(model, opt, loader, loss, epochs=epochs, device="cpu", checkpoint_dir=ckpt, resume=resume,
-            monitor="train_loss", stateful={"sampler": sampler})
+        fit(model, opt, loader, loss, epochs=epochs, device="cpu", checkpoints=Checkpointing(ckpt, resume=resume),
+            validation=Validation(monitor="train_loss"), stateful={"sampler": sampler})
         return seen, model
 
     straight, model4 = run(4, tmp_path / "a")

@@ -11,6 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from common.engine import distributed as D
+from common.engine.options import Checkpointing, Validation
 from common.engine.train import fit
 from common.speech.frames import FrameBatches, FrameStore
 
@@ -54,8 +55,9 @@ def _train(epochs, ckpt=None, resume=False, loader="frames", bn=False, dropout=0
     else:                                  # a plain DataLoader: fit splits each batch on arrival
         train = DataLoader(TensorDataset(x.unsqueeze(1), y), batch_size=batch, shuffle=True, generator=order)
     val = FrameBatches(_store(x[:30], y[:30]), 7)       # 5 batches, the last of 2 frames
-    hist = fit(model, opt, train, _loss, epochs=epochs, device="cpu", val_loader=val, checkpoint_dir=ckpt,
-               resume=resume, generators={"order": order}, monitor="val_loss")
+    checkpoints = Checkpointing(ckpt, resume=resume, generators={"order": order}) if ckpt is not None else None
+    hist = fit(model, opt, train, _loss, epochs=epochs, device="cpu", validation=Validation(val, monitor="val_loss"),
+               checkpoints=checkpoints)
     return {k: v.clone() for k, v in model.state_dict().items()}, hist
 
 
@@ -122,7 +124,7 @@ def _count_writes(ckpt):
     x, y = _data()
     model = _model()
     fit(model, torch.optim.SGD(model.parameters(), lr=0.1), FrameBatches(_store(x, y), 16), _loss, epochs=2,
-        device="cpu", checkpoint_dir=ckpt, monitor="train_loss", logger=Logger())
+        device="cpu", checkpoints=Checkpointing(ckpt), validation=Validation(monitor="train_loss"), logger=Logger())
     return D.gather_objects((len(saves), len(logs)))
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from common.engine.distributed import gpus_to_use, get_rank, launch
 from common.speech.frames import FrameBatches, FrameStore
+from common.engine.options import Checkpointing, Validation
 from common.engine.train import fit
 GPUS = gpus_to_use(GPUS)
 OUT = Path(OUT)"""),
@@ -29,7 +30,7 @@ OUT = Path(OUT)"""),
         return nn.functional.cross_entropy(m(xb), yb), {"n": len(yb)}
     batches = FrameBatches(store, 16, shuffle=True, generator=torch.Generator().manual_seed(1))
     return fit(model, torch.optim.SGD(model.parameters(), lr=0.1), batches, loss, epochs=EPOCHS, device="cpu",
-               checkpoint_dir=OUT / "ckpt", monitor="train_loss")
+               checkpoints=Checkpointing(OUT / "ckpt"), validation=Validation(monitor="train_loss"))
 history = launch(train, GPUS)"""),
     (None, """with open(OUT / "after_training.txt", "a") as f:    # the evaluation cells: rank 0 only
     f.write(f"rank {get_rank()} epochs {len(history)} gpus {GPUS}\\n")"""),

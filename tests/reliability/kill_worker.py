@@ -14,6 +14,7 @@ import torch._dynamo  # noqa: F401  (imported lazily by the first optimizer: pre
 from torch import nn
 from tqdm.auto import tqdm
 
+from common.engine.options import Checkpointing, Validation
 from common.engine.train import fit
 
 EPOCHS = 30
@@ -94,8 +95,9 @@ def train(ckpt_dir: str, resume: bool, out: str | None = None, slow_save_marker:
         logits = m(xb)
         return nn.functional.cross_entropy(logits, yb), {"n": len(yb)}
 
-    fit(model, opt, train_batches, loss_fn, epochs=EPOCHS, device="cpu", val_loader=[(x[:32], y[:32])],
-        checkpoint_dir=ckpt_dir, resume=resume, monitor="val_loss", generators={"augment": augment},
+    fit(model, opt, train_batches, loss_fn, epochs=EPOCHS, device="cpu",
+        validation=Validation([(x[:32], y[:32])], monitor="val_loss"),
+        checkpoints=Checkpointing(ckpt_dir, resume=resume, generators={"augment": augment}),
         stateful={"sampler": sampler})
     if out is not None:
         torch.save(model.state_dict(), out)

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from common.engine.checkpoint import CheckpointError
+from common.engine.options import Checkpointing, Validation
 from common.engine.train import fit
 from common.layouts import DataFormatError, locate_data_root
 from common.lm.checkpoint import LMCheckpointError, load_lm_state, load_lm_weights, save_lm
@@ -391,8 +392,8 @@ def _fit(ckpt, epochs, resume, scheduler_for=None):
 
     def loss(m, batch):
         return nn.functional.cross_entropy(m(batch[0]), batch[1]), {"n": len(batch[1])}
-    return fit(model, opt, data, loss, epochs=epochs, device="cpu", val_loader=data, checkpoint_dir=ckpt,
-               resume=resume, scheduler=sched)
+    return fit(model, opt, data, loss, epochs=epochs, device="cpu", validation=Validation(data),
+               checkpoints=Checkpointing(ckpt, resume=resume), scheduler=sched)
 
 
 def test_resuming_with_a_scheduler_from_a_checkpoint_without_one_says_the_ways_forward(tmp_path, capsys):

@@ -16,6 +16,7 @@ from common.engine.checkpoint import (
     read_checkpoint,
     save_checkpoint,
 )
+from common.engine.options import Checkpointing, Validation
 from common.engine.schedule import warmup_cosine
 from common.engine.train import fit, train_epoch
 
@@ -42,12 +43,11 @@ def _model(seed=0):
     return nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 2))
 
 
-def _fit(model, ckpt, epochs, resume=False, opt=None, **kw):
+def _fit(model, ckpt, epochs, resume=False, opt=None, keep_earlier=True, validation=None, **kw):
     opt = opt or torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
     data = _batches()
-    kw.setdefault("val_loader", data)
-    return fit(model, opt, data, _loss, epochs=epochs, device="cpu", checkpoint_dir=ckpt,
-               resume=resume, **kw)
+    return fit(model, opt, data, _loss, epochs=epochs, device="cpu", validation=validation or Validation(data),
+               checkpoints=Checkpointing(ckpt, resume=resume, keep_earlier=keep_earlier), **kw)
 
 
 def _weights(model):
@@ -166,7 +166,8 @@ def test_nonfinite_loss_in_the_last_step_is_caught_whatever_the_epoch_length(tmp
     data = [(x[i:i + 4], y[i:i + 4]) for i in range(0, steps * 4, 4)]
     opt = torch.optim.SGD(model.parameters(), lr=0.1)
     with pytest.raises(FloatingPointError, match=r"NaN/inf in 1 of \d+ step|became nan") as err:
-        fit(model, opt, data, loss, epochs=3, device="cpu", checkpoint_dir=tmp_path, monitor="train_loss")
+        fit(model, opt, data, loss, epochs=3, device="cpu", checkpoints=Checkpointing(tmp_path),
+            validation=Validation(monitor="train_loss"))
     assert "learning rate" in str(err.value)
     for name in ("last.pt", "best.pt"):
         state = read_checkpoint(tmp_path / name)
@@ -181,8 +182,8 @@ def test_nonfinite_weights_after_a_finite_loss_are_never_saved(tmp_path):
     blow_up_at = 2 * len(data)                                              # step of epoch 2's last update
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: float("inf") if s == blow_up_at - 1 else 1.0)
     with pytest.raises(FloatingPointError, match=r"epoch 2: the weights hold NaN/inf .*still holds epoch 1"):
-        fit(model, opt, data, _loss, epochs=3, device="cpu", scheduler=sched, checkpoint_dir=tmp_path,
-            monitor="train_loss")
+        fit(model, opt, data, _loss, epochs=3, device="cpu", scheduler=sched, checkpoints=Checkpointing(tmp_path),
+            validation=Validation(monitor="train_loss"))
     assert read_checkpoint(tmp_path / "last.pt")["epoch"] == 0
     assert nonfinite_tensors(model)                                         # really diverged in memory
 
@@ -192,13 +193,14 @@ def test_nonfinite_validation_loss_is_reported_and_not_saved(tmp_path):
     x, y = _data()
     bad_val = [(x.clone().fill_(float("nan")), y)]
     with pytest.raises(FloatingPointError, match=r"epoch 1: val_loss = nan.*validation data"):
-        _fit(model, tmp_path, 2, val_loader=bad_val)
+        _fit(model, tmp_path, 2, validation=Validation(bad_val))
     assert not (tmp_path / "last.pt").exists() and not (tmp_path / "best.pt").exists()
 
 
 def test_nonfinite_monitored_value_from_extra_eval_is_reported(tmp_path):
     with pytest.raises(FloatingPointError, match="val_eer = nan"):
-        _fit(_model(), tmp_path, 1, extra_eval=lambda m, e: {"val_eer": float("nan")}, monitor="val_eer")
+        _fit(_model(), tmp_path, 1,
+             validation=Validation(_batches(), extra=lambda m, e: {"val_eer": float("nan")}, monitor="val_eer"))
 
 
 def test_save_checkpoint_refuses_nonfinite_weights_and_keeps_the_file(tmp_path):
@@ -244,7 +246,7 @@ def test_the_finiteness_check_adds_no_host_sync_per_step(monkeypatch):
 # ------------------------------------------------------------------ stale temporaries
 def test_fit_removes_dead_writers_temporaries_of_both_checkpoints(tmp_path):
     """Removed when fit starts, even by a run that writes neither file again (here: a finished run)."""
-    _fit(_model(), tmp_path, 1, monitor="train_loss", val_loader=None)
+    _fit(_model(), tmp_path, 1, validation=Validation(monitor="train_loss"))
     dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                               text=True, check=True).stdout)
     stale = [tmp_path / f".last.pt.{dead}.x1.tmp", tmp_path / f".best.pt.{dead}.x2.tmp"]
@@ -252,7 +254,7 @@ def test_fit_removes_dead_writers_temporaries_of_both_checkpoints(tmp_path):
         p.write_bytes(b"\0" * 1000)
     live = tmp_path / f".best.pt.{os.getpid()}.x3.tmp"
     live.write_bytes(b"mine")
-    _fit(_model(), tmp_path, 1, resume=True, monitor="train_loss", val_loader=None)
+    _fit(_model(), tmp_path, 1, resume=True, validation=Validation(monitor="train_loss"))
     assert not any(p.exists() for p in stale) and live.exists()
 
 
@@ -310,9 +312,9 @@ def test_unchanged_settings_with_a_plateau_scheduler_are_not_reported_as_changed
 
 
 def test_changed_monitor_does_not_reuse_the_old_best(tmp_path, capsys):
-    _fit(_model(), tmp_path, 2, monitor="val_acc", mode="max")
+    _fit(_model(), tmp_path, 2, validation=Validation(_batches(), monitor="val_acc", mode="max"))
     old_best = (tmp_path / "best.pt").read_bytes()
-    h = _fit(_model(), tmp_path, 3, resume=True, monitor="val_loss", mode="min")
+    h = _fit(_model(), tmp_path, 3, resume=True, validation=Validation(_batches(), monitor="val_loss", mode="min"))
     out = capsys.readouterr().out
     assert "monitor changed on resume: val_acc (max) -> val_loss (min)" in out
     assert (tmp_path / "best_val_acc.pt").read_bytes() == old_best        # kept under its own name

@@ -53,7 +53,7 @@ Adding ``GPUS`` to a notebook (every Part 2 notebook has it: hw1p2, hw2p2, hw3p2
 Rules: any loader other than the samplers above must shuffle with a seeded generator (unseeded
 shuffles that differ between ranks are an error); ``compute_loss`` calls ``model(...)`` for the
 forward pass; parameters that get no gradient in some steps need
-``fit(..., ddp_options={"find_unused_parameters": True})``; ``extra_eval`` runs on rank 0 only.
+``fit(..., ddp_options={"find_unused_parameters": True})``; ``Validation(extra=...)`` runs on rank 0 only.
 One ``launch`` per notebook: under torchrun the other ranks exit after it, so every training stage
 (LM pretraining, then the main run; several models in turn) goes into the one ``train()``, which
 returns what the kernel needs (histories); weights come back through the checkpoints rank 0 wrote.
