@@ -41,7 +41,6 @@ from .checkpoint import (
     unwrap,
 )
 from .device import autocast
-from .options import Checkpointing, Precision, Stepping, Validation, explain_moved_keywords
 from .distributed import (
     ShardedLoader,
     barrier,
@@ -55,6 +54,7 @@ from .distributed import (
     shards_itself,
     wrap_model,
 )
+from .options import Checkpointing, Precision, Stepping, Validation, explain_moved_keywords
 from .schedule import resize_schedule
 from .resume import (
     clean_temporaries,
