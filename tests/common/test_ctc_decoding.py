@@ -395,6 +395,55 @@ def test_ctc_batched_equals_one_utterance_path_with_few_candidates(seed, T, C, w
         np.testing.assert_allclose([x for _, x in batch[b]], [x for _, x in alone], rtol=0, atol=TOL)
 
 
+def log_probs_with_blank_runs(seed, B, T, C, floor=-10.0):
+    """Random posteriors where about half of the frames are blank-only (every other symbol below
+    ``floor``), in runs; (B, T, C) float64 log probs and the blank-only mask."""
+    g = torch.Generator().manual_seed(seed)
+    lp = random_log_probs(seed, B, T, C, 2.0)
+    blank_only = torch.rand(B, T, generator=g) < 0.6
+    runs = floor - 3.0 - torch.rand(B, T, C, generator=g, dtype=torch.float64)
+    runs[..., 0] = math.log1p(-(C - 1) * math.exp(floor - 3.0))                # about -1e-5 * (C - 1)
+    return torch.where(blank_only[..., None], runs, lp), blank_only
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), T=st.integers(1, 30), C=st.integers(2, 6), width=st.sampled_from([1, 3, 10]),
+       batched=st.booleans(), bonus=st.sampled_from([0.0, 0.5]))
+def test_ctc_blank_only_runs_equal_one_summed_frame(seed, T, C, width, batched, bonus):
+    # a run of frames where only the blank survives the floor is one step of the search: the same
+    # hypotheses and scores as the input with each run written as one frame carrying the run's summed
+    # blank log probability (an input with no two blank-only frames in a row: nothing to collapse)
+    lp, blank_only = log_probs_with_blank_runs(seed, 3, T, C)
+    lengths = torch.randint(0, T + 1, (3,), generator=torch.Generator().manual_seed(seed))
+    runs = ctc_beam_search(lp, lengths, beam_width=width, batched=batched, insertion_bonus=bonus)
+    for b in range(3):
+        frames = []
+        for t in range(int(lengths[b])):
+            if blank_only[b, t] and t > 0 and blank_only[b, t - 1]:
+                frames[-1][0] += lp[b, t, 0]
+            else:
+                frames.append(lp[b, t].clone())
+        written = torch.stack(frames)[None] if frames else lp[b:b + 1, :0]
+        alone = ctc_beam_search(written, beam_width=width, batched=batched, insertion_bonus=bonus)[0]
+        assert [s for s, _ in runs[b]] == [s for s, _ in alone]
+        np.testing.assert_allclose([x for _, x in runs[b]], [x for _, x in alone], rtol=0, atol=TOL)
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(0, 10_000), T=st.integers(1, 6), C=st.integers(2, 3), batched=st.booleans())
+def test_ctc_blank_only_runs_against_brute_force(seed, T, C, batched):
+    # the pruned search over the kept symbols (blank-only frames included) is exact at a wide beam
+    lp, _ = log_probs_with_blank_runs(seed, 2, T, C)
+    hyps = ctc_beam_search(lp, beam_width=400, batched=batched, beam_prune_log_prob=None)
+    for b in range(2):
+        frames = lp[b].numpy()
+        allowed = frames >= -10.0
+        allowed[np.arange(T), frames.argmax(1)] = True
+        exact = brute_force_ctc(frames, allowed)
+        assert len(hyps[b]) == len(exact)
+        check_against_brute_force(hyps[b], exact)
+
+
 def test_ctc_pruning_arguments_are_checked():
     with pytest.raises(ValueError, match="max_candidates"):
         ctc_beam_search(torch.zeros(1, 2, 3), max_candidates=0)

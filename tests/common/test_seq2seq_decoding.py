@@ -305,8 +305,9 @@ def test_seq2seq_pre_beam_of_every_token_is_the_full_search(seed, max_len, T, k)
     table = markov_table(seed, 1.0)[0]
     ctc = torch.log_softmax(2 * torch.randn(1, T, V + 1, generator=g, dtype=torch.float64), -1)
 
-    def run(pre_beam):
-        scorer = CTCPrefixScorer(ctc, torch.tensor([T]), blank=V, eos=EOS, beam_width=k, vocab_size=V)
+    def run(pre_beam):                                     # the decoder's k best only (no supported tokens)
+        scorer = CTCPrefixScorer(ctc, torch.tensor([T]), blank=V, eos=EOS, beam_width=k, vocab_size=V,
+                                 pre_beam_floor=None)
         return beam(table, max_len, k, scorers=[(0.5, scorer)], pre_beam=pre_beam)
 
     full = run(V)
@@ -330,6 +331,62 @@ def test_seq2seq_pre_beam_of_every_token_is_the_full_search(seed, max_len, T, k)
         for seq, score in hyps:
             if len(seq) < max_len:
                 assert abs(score - exact[tuple(seq)]) < 1e-8
+
+
+def dominant_ctc_case(seed, V_=12):
+    """An uninformative decoder (random log probs by last token; sos V_, eos V_ - 1) and a CTC head sure
+    of a path (logits 20 on it; blank V_): (step_fn, scorer factory, the path's labels)."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, V_ - 1, (int(torch.randint(3, 7, (1,), generator=g)),), generator=g).tolist()
+    path = []
+    for c in labels:
+        path += [c] * int(torch.randint(1, 4, (1,), generator=g)) + [V_]      # a blank after each label
+    ctc = torch.log_softmax(20.0 * torch.nn.functional.one_hot(torch.tensor([path]), V_ + 1).double(), -1)
+    table = torch.log_softmax(torch.randn(V_ + 1, V_, generator=g, dtype=torch.float64), -1)
+
+    def scorer(**kwargs):
+        return CTCPrefixScorer(ctc, torch.tensor([len(path)]), blank=V_, eos=V_ - 1, beam_width=3, vocab_size=V_,
+                               **kwargs)
+    return (lambda tokens, state: (table[tokens[:, -1]], state)), scorer, labels
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000))
+def test_pre_beam_keeps_the_tokens_a_dominant_ctc_head_supports(seed):
+    # weight 10 on the CTC: full scoring returns the CTC's path; so does a pre-beam of 2 (the default
+    # here is 5), which scores the CTC's supported tokens besides the decoder's 2 best
+    step, scorer, labels = dominant_ctc_case(seed)
+    runs = {pre_beam: seq2seq_beam_search(step, 1, 12, 11, 10, 3, scorers=[(10.0, scorer())], pre_beam=pre_beam)[0]
+            for pre_beam in (None, 2, "auto")}
+    assert runs[None][0][0] == labels
+    for pre_beam in (2, "auto"):
+        assert runs[pre_beam][0][0] == labels
+        assert abs(runs[pre_beam][0][1] - runs[None][0][1]) < 1e-9
+
+
+def test_pre_beam_of_the_decoder_alone_loses_what_a_dominant_ctc_head_finds():
+    # the failure the supported tokens prevent: without them (pre_beam_floor=None, ESPnet's pre-beam)
+    # the CTC can only choose among the uninformative decoder's 2 best tokens
+    step, scorer, labels = dominant_ctc_case(0)
+    hyps = seq2seq_beam_search(step, 1, 12, 11, 10, 3, scorers=[(10.0, scorer(pre_beam_floor=None))], pre_beam=2)[0]
+    assert hyps[0][0] != labels
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 10_000), k=st.integers(1, 3))
+def test_pre_beam_that_covers_every_token_is_the_full_search(seed, k):
+    # every class peaks in some frame: the supported tokens plus the decoder's best cover the
+    # vocabulary, and the search scores every token, as pre_beam=None does
+    g = torch.Generator().manual_seed(seed)
+    table = markov_table(seed, 1.0)[0]
+    ctc = torch.randn(1, 2 * (V + 1), V + 1, generator=g, dtype=torch.float64)
+    ctc[0, torch.arange(2 * (V + 1)), torch.arange(2 * (V + 1)) % (V + 1)] += 4.0
+    scorer = CTCPrefixScorer(ctc.log_softmax(-1), torch.tensor([2 * (V + 1)]), blank=V, eos=EOS, beam_width=k,
+                             vocab_size=V)
+    assert int((scorer.support >= 0).sum()) == V                          # the 3 tokens and eos
+    full, part = (beam(table, 4, k, scorers=[(0.5, scorer)], pre_beam=p) for p in (None, 1))
+    assert [s for s, _ in full] == [s for s, _ in part]
+    np.testing.assert_allclose([x for _, x in full], [x for _, x in part], rtol=0, atol=1e-12)
 
 
 def test_seq2seq_refuses_a_scorer_of_another_vocabulary_size():

@@ -38,18 +38,24 @@ def _lae(a: float, b: float) -> float:
     return a + math.log1p(math.exp(b - a))
 
 
-def candidate_frames(lp: np.ndarray, blank: int, prune_log_prob, max_candidates) -> tuple[list, list]:
-    """For lp (T, C): per frame the classes ordered best first (as lists), and the rows of lp with
-    the non-candidates at -inf (lists); NumPy over all frames, one ``tolist`` each."""
-    T, C = lp.shape
-    tried = np.ones((T, C), dtype=bool) if prune_log_prob is None else lp >= prune_log_prob
+def masked_candidates(lp: np.ndarray, prune_log_prob, max_candidates) -> np.ndarray:
+    """lp (..., C) with the symbols not tried at a frame set to -inf: below ``prune_log_prob``, or
+    beyond the ``max_candidates`` most probable; the frame's most probable symbol is always kept."""
+    C = lp.shape[-1]
+    tried = np.ones(lp.shape, dtype=bool) if prune_log_prob is None else lp >= prune_log_prob
     if max_candidates is not None and max_candidates < C:
-        kth = np.partition(lp, C - max_candidates, axis=1)[:, C - max_candidates, None]
-        tried &= lp >= kth
-    tried[np.arange(T), lp.argmax(1)] = True
-    masked = np.where(tried, lp, NEG_INF)
+        tried &= lp >= np.partition(lp, C - max_candidates, axis=-1)[..., C - max_candidates, None]
+    np.put_along_axis(tried, lp.argmax(-1)[..., None], True, axis=-1)
+    return np.where(tried, lp, NEG_INF)
+
+
+def candidate_frames(lp: np.ndarray, blank: int, prune_log_prob, max_candidates) -> tuple[list, list, list]:
+    """For lp (T, C): per frame the classes ordered best first, the rows of lp with the
+    non-candidates at -inf, and the number of non-blank candidates (lists; NumPy over all frames)."""
+    masked = masked_candidates(lp, prune_log_prob, max_candidates)
     order = np.argsort(-masked, axis=1, kind="stable")
-    return order.tolist(), masked.tolist(), (tried.sum(1) - tried[:, blank]).tolist()
+    counts = (masked > NEG_INF).sum(1) - (masked[:, blank] > NEG_INF)
+    return order.tolist(), masked.tolist(), counts.tolist()
 
 
 def beam_search_one(lp: np.ndarray, beam_width: int, blank: int, prune_log_prob, beam_prune_log_prob,
