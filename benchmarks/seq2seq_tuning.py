@@ -281,6 +281,11 @@ def run_hw4p2(root: Path, minutes: float, overrides: dict, out: Path) -> dict:
     return row
 
 
+# The presets these rows were measured against (RESULTS.md, "LAS and HW4P2 on real speech" and "HW4P2 on real
+# speech: the BiLSTM embedding"); "preset" is always the current one of common/notebook/run_notebooks.py
+OLD_HW4P2 = {"CONV_KERNEL": 15, "FREQ_MASKS": 0, "TIME_MASKS": 0, "CTC_WEIGHT": 0.7, "DROPOUT": 0.05, "EPOCHS": 40}
+OLD_LAS = {"LR": 3e-3, "CTC_WEIGHT": 0.5, "LOCKED_DROPOUT": 0.0, "DROPOUT": 0.0, "LABEL_SMOOTHING": 0.0,
+           "TIME_WIDTH": 8, "FREQ_WIDTH": 3, "TF_FLOOR": 0.9, "EPOCHS": 24}
 ROWS = {
     "las": {
         "preset": {},
@@ -299,21 +304,32 @@ ROWS = {
                               "LOCKED_DROPOUT": 0.0, "DROPOUT": 0.0, "LABEL_SMOOTHING": 0.0},
         "wide_noreg": {"LISTENER_HIDDEN": 192, "CONV_CHANNELS": 128, "LOCKED_DROPOUT": 0.0, "DROPOUT": 0.0,
                        "LABEL_SMOOTHING": 0.0},
+        "old_preset": OLD_LAS,
+        "recipe_defaults_lr3e-3": {"LR": 3e-3},       # the current preset (the recipe at CPU size) with lr 3e-3
         "wide_noreg_ctc0.8": {"LISTENER_HIDDEN": 192, "CONV_CHANNELS": 128, "LOCKED_DROPOUT": 0.0, "DROPOUT": 0.0,
                               "LABEL_SMOOTHING": 0.0, "CTC_WEIGHT": 0.8},
     },
-    "hw4p2": {
-        "preset": {},
-        "nolm": {"LM_EPOCHS": 0, "FREEZE_LM_EPOCHS": 0},
-        "frames3000": {"MAX_FRAMES": 3000},
-        "warm30": {"_warm_steps": 30},
-        "ctc0.7": {"CTC_WEIGHT": 0.7},
-        "noaug": {"TIME_MASKS": 0, "FREQ_MASKS": 0},
-        "lr1e-3": {"LR": 1e-3},
-        "noaug_ctc0.7": {"TIME_MASKS": 0, "FREQ_MASKS": 0, "CTC_WEIGHT": 0.7},
-        "conv32": {"CONV_CHANNELS": 32},
-        "enc4": {"ENC_LAYERS": 4},
-    },
+    "hw4p2": {k: {**OLD_HW4P2, **v} for k, v in {
+        "old_preset": {"LSTM_LAYERS": 0},
+        "nolm": {"LSTM_LAYERS": 0, "LM_EPOCHS": 0, "FREEZE_LM_EPOCHS": 0},
+        "frames3000": {"LSTM_LAYERS": 0, "MAX_FRAMES": 3000},
+        "warm30": {"LSTM_LAYERS": 0, "_warm_steps": 30},
+        "lr1e-3": {"LSTM_LAYERS": 0, "LR": 1e-3},
+        "enc4": {"LSTM_LAYERS": 0, "ENC_LAYERS": 4},
+        "ctc1": {"LSTM_LAYERS": 0, "CTC_WEIGHT": 1.0},
+        "lstm96": {"LSTM_LAYERS": 1, "LSTM_HIDDEN": 96},
+        "lstm192": {"LSTM_LAYERS": 1},
+        "lstm192_seed1": {"LSTM_LAYERS": 1, "SEED": 1},
+        "lstm192_conv64": {"LSTM_LAYERS": 1, "CONV_CHANNELS": 64},
+        "lstm192_frames3000": {"LSTM_LAYERS": 1, "MAX_FRAMES": 3000},
+        "lstm192_aug": {"LSTM_LAYERS": 1, "FREQ_MASKS": 2, "TIME_MASKS": 2},
+        "lstm192_ctc0.3": {"LSTM_LAYERS": 1, "CTC_WEIGHT": 0.3},
+        "lstm192_recipe": {"LSTM_LAYERS": 1, "FREQ_MASKS": 2, "TIME_MASKS": 2, "CTC_WEIGHT": 0.3, "DROPOUT": 0.1},
+        "lstm2x192": {"LSTM_LAYERS": 2},
+        "lstm2x192_recipe": {"LSTM_LAYERS": 2, "FREQ_MASKS": 2, "TIME_MASKS": 2, "CTC_WEIGHT": 0.3, "DROPOUT": 0.1},
+        "lstm2x192_recipe_lr1e-3": {"LSTM_LAYERS": 2, "FREQ_MASKS": 2, "TIME_MASKS": 2, "CTC_WEIGHT": 0.3,
+                                    "DROPOUT": 0.1, "LR": 1e-3, "LM_LR": 1e-3},
+    }.items()} | {"preset": {}},
 }
 
 if __name__ == "__main__":

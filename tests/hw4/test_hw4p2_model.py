@@ -21,7 +21,7 @@ from common.speech.transformer import (
 NOTEBOOK = REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb"
 V, SOS, EOS, BLANK = 31, 0, 0, 1
 SMALL = dict(d_model=32, n_heads=4, enc_layers=2, dec_layers=2, d_ff=64, dropout=0.0, channels=4, conv_kernel=5,
-             max_frames=256, max_len=128)
+             max_frames=256, max_len=128, lstm_layers=0)         # the BiLSTM embedding: its own test below
 
 
 @pytest.fixture(scope="module")
@@ -29,11 +29,11 @@ def nb():
     return notebook_namespace(NOTEBOOK, ("model",))
 
 
-def make_model(nb, seed=0, eos_bias=0.0):
+def make_model(nb, seed=0, eos_bias=0.0, **overrides):
     """A random model in eval mode; ``eos_bias`` lowers the eos logit (through the final norm's bias
     along the eos embedding), so that random rows run for a while and end at different steps."""
     torch.manual_seed(seed)
-    model = nb["SpeechTransformer"](V, **SMALL).eval()
+    model = nb["SpeechTransformer"](V, **{**SMALL, **overrides}).eval()
     with torch.no_grad():
         e = model.decoder.token_embedding.weight[EOS]
         model.decoder.final_norm.bias -= eos_bias * e / e.dot(e)
@@ -103,13 +103,18 @@ def test_conv_output_lengths_match_the_convolutions():
 
 # ---------------------------------------------------------------- the notebook's model
 def test_parameter_count_of_the_defaults_is_within_the_limit(nb):
-    model = nb["SpeechTransformer"](V)                       # the notebook's real-data defaults
-    n = sum(p.numel() for p in model.parameters())
-    assert 20_000_000 < n <= 30_000_000
+    for vocab_size in (V, 1000):                             # the F24 characters, TOKENIZATION="subword"
+        model = nb["SpeechTransformer"](vocab_size)          # the notebook's real-data defaults
+        n = sum(p.numel() for p in model.parameters())
+        assert 20_000_000 < n <= 30_000_000, (vocab_size, n)
+    assert len(model.encoder.lstm.lstms) == 2                # the BiLSTM embedding is part of the defaults
 
 
-def test_padded_batch_gives_each_utterance_alone(nb):
-    model = make_model(nb)
+@pytest.mark.parametrize("overrides", [{}, {"lstm_layers": 2, "lstm_hidden": 16},
+                                       {"lstm_layers": 2, "lstm_hidden": 16, "packed": False}],
+                         ids=["transformer", "bilstm-packed", "bilstm-padded"])
+def test_padded_batch_gives_each_utterance_alone(nb, overrides):
+    model = make_model(nb, **overrides)
     x, lengths = batch()
     g = torch.Generator().manual_seed(2)
     tokens = torch.randint(3, V, (len(lengths), 12), generator=g)
