@@ -32,6 +32,11 @@ import math
 import time
 from typing import Callable
 
+import torch
+
+from .distributed import broadcast_object
+from .schedule import resize_schedule
+
 __all__ = ["TimeBudget", "BudgetStage"]
 
 
@@ -145,3 +150,67 @@ class BudgetStage:
     def __repr__(self) -> str:
         return f"BudgetStage({self.name!r}, allotted {self.allotted_s:.1f} s, spent {self.spent_s:.1f} s, " \
                f"planned {self.planned})"
+
+
+# ---------------------------------------------------------------- how fit applies a stage
+def begin_stage(time_budget, path, history: list, main: bool) -> BudgetStage | None:
+    """The budget stage of this fit, begun: restored from the resumed checkpoint's ``extra["budget"]``
+    (rank 0 reads it, every rank gets it), or from the history's epoch times when it was trained
+    without a budget."""
+    if time_budget is None:
+        return None
+    stage = time_budget.stage() if isinstance(time_budget, TimeBudget) else time_budget
+    if not isinstance(stage, BudgetStage):
+        raise TypeError(f"time_budget must be a TimeBudget, one of its stages (budget.stage(name)) or None, "
+                        f"got {type(time_budget).__name__}")
+    saved = None
+    if path is not None and main:
+        saved = (torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("extra") or {}).get("budget")
+        if saved is None and history:           # trained without a budget so far: its epochs' time counts
+            saved = {"earlier_s": stage.budget.spent_s, "spent_s": sum(r.get("time_s", 0.0) for r in history),
+                     "planned": None}
+    stage.begin(broadcast_object(saved))
+    if main:
+        done = f"; resumed after {len(history)} epoch(s), {stage.spent_s / 60:.2f} min spent" if saved else ""
+        print(f"TIME_BUDGET stage {stage.name!r}: {stage.allotted_s / 60:.2f} min of the "
+              f"{stage.budget.total_s / 60:g} (the earlier stages spent {stage.earlier_s / 60:.2f}){done}")
+    return stage
+
+
+def first_epoch_stop(stage: BudgetStage | None, distributed: bool, main: bool):
+    """While a budget stage has no epoch measured yet: end the epoch once the stage's whole time is spent
+    (a corpus whose one pass outlasts the budget); afterwards the epoch plan keeps to it. Data-parallel:
+    rank 0's clock decides, asked every 20 optimizer steps (a collective on every rank)."""
+    if stage is None or stage.planned is not None:
+        return None
+
+    def stop(step: int) -> bool:
+        if distributed and step % 20:
+            return False
+        over = stage.measure() >= stage.allotted_s
+        over = bool(broadcast_object(over)) if distributed else over
+        if over and main:
+            print(f"TIME_BUDGET: the first epoch alone outlasts stage {stage.name!r} ({stage.allotted_s:.0f} s): "
+                  f"cut after {step} steps")
+        return over
+    return stop
+
+
+def plan_stage(stage: BudgetStage, done: int, epochs: int, scheduler, interval: str, epoch_steps: int,
+                main: bool) -> None:
+    """After ``done`` epochs: rank 0's time, the epochs that fit, the scheduler re-sized to end with them."""
+    stage.spent_s = broadcast_object(stage.measure())        # every rank decides on rank 0's clock
+    before = stage.planned
+    planned = stage.plan(done, epochs)
+    if planned != before and scheduler is not None:
+        total = planned if interval == "epoch" else scheduler.last_epoch + (planned - done) * epoch_steps
+        resized = resize_schedule(scheduler, total)
+        if main:
+            sized = (f"the lr schedule now ends at {'epoch' if interval == 'epoch' else 'step'} {total}" if resized
+                     else f"{type(scheduler).__name__} cannot be re-sized (warmup_cosine can): its lr does not "
+                          "end with training")
+            print(f"TIME_BUDGET: {done} epoch(s) took {stage.spent_s:.0f} s of the stage's {stage.allotted_s:.0f} s: "
+                  f"{planned} of {epochs} epochs fit; {sized}")
+    if main and planned == done:
+        stop = f"stops after {done} of {epochs} epochs" if done < epochs else f"all {epochs} epochs fitted"
+        print(f"{stage.summary()}: {stop}")

@@ -169,3 +169,11 @@ def explain_moved_keywords(fn):
                             "now (common.engine.options): " + "; ".join(f"{k} -> {moved[k]}" for k in old))
         return fn(*args, **kwargs)
     return wrapper
+
+
+def check_groups(**groups) -> None:
+    """A TypeError naming the group for an option passed as something else (e.g. a folder as ``checkpoints``)."""
+    for name, (value, kind) in groups.items():
+        if not isinstance(value, kind):
+            want = " or ".join("None" if k is type(None) else k.__name__ for k in getattr(kind, "__args__", (kind,)))
+            raise TypeError(f"{name} must be a {want} (common.engine.options), got {type(value).__name__}")

@@ -33,7 +33,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from .budget import BudgetStage, TimeBudget
+from .budget import BudgetStage, TimeBudget, begin_stage, first_epoch_stop, plan_stage
 from .checkpoint import (
     check_run_metadata,
     nonfinite_tensors,
@@ -54,8 +54,7 @@ from .distributed import (
     shards_itself,
     wrap_model,
 )
-from .options import Checkpointing, Precision, Stepping, Validation, explain_moved_keywords
-from .schedule import resize_schedule
+from .options import Checkpointing, Precision, Stepping, Validation, check_groups, explain_moved_keywords
 from .resume import (
     clean_temporaries,
     keep_earlier_run,
@@ -134,7 +133,7 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
     ``scheduler`` (if given) is stepped after every optimizer step; ``step.ema`` (an
     ``AveragedModel``) is updated after every optimizer step. Returns the epoch means.
     """
-    _check_groups(precision=(precision, Precision), step=(step, Stepping))
+    check_groups(precision=(precision, Precision), step=(step, Stepping))
     amp_dtype, grad_accum_steps, max_grad_norm = precision.amp_dtype, step.grad_accum_steps, step.max_grad_norm
     ema = step.ema
     device = torch.device(device)
@@ -191,7 +190,7 @@ def train_epoch(model: torch.nn.Module, loader: Iterable, compute_loss: Callable
 def evaluate(model: torch.nn.Module, loader: Iterable, compute_loss: Callable, *, device,
              precision: Precision = Precision(), desc: str = "eval") -> dict:
     """Mean loss and stats over ``loader`` in eval mode without gradients (autocast: ``precision.amp_dtype``)."""
-    _check_groups(precision=(precision, Precision))
+    check_groups(precision=(precision, Precision))
     amp_dtype = precision.amp_dtype
     device = torch.device(device)
     model.eval()
@@ -295,7 +294,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     - a changed ``monitor``/``mode`` starts a new best: the old ``best.pt`` is kept as
       ``best_<old monitor>.pt`` and the old best value is not compared with the new metric.
     """
-    _check_groups(validation=(validation, Validation), precision=(precision, Precision), step=(step, Stepping),
+    check_groups(validation=(validation, Validation), precision=(precision, Precision), step=(step, Stepping),
                   checkpoints=(checkpoints, Checkpointing | None))
     val_loader, val_compute_loss, extra_eval = validation.loader, validation.compute_loss, validation.extra
     monitor, mode = validation.monitor, validation.mode
@@ -337,7 +336,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
                 with contextlib.redirect_stdout(io.StringIO()):
                     start, best, history, _ = resume_run(*args, path=path)
         barrier()
-    stage = _begin_stage(time_budget, path if ckpt_dir is not None and resume else None, history, main)
+    stage = begin_stage(time_budget, path if ckpt_dir is not None and resume else None, history, main)
     train_model, eval_loader = model, val_loader
     if distributed:
         train_model = wrap_model(model, device, **(ddp_options or {}))
@@ -360,7 +359,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
             train = train_epoch(train_model, train_loader, compute_loss, optimizer, device=device,
                                 precision=precision, step=step, scheduler=step_scheduler,
                                 desc=f"epoch {epoch + 1}/{shown} train",
-                                stop=_first_epoch_stop(stage, distributed, main))
+                                stop=first_epoch_stop(stage, distributed, main))
         broadcast_buffers(model, ema)       # BatchNorm statistics: rank 0's, as checkpointed
         row.update({f"train_{k}": v for k, v in train.items()})
         row["lr"] = optimizer.param_groups[0]["lr"]
@@ -394,7 +393,7 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
         if logger is not None and main:
             logger.log(row, step=epoch + 1)
         if stage is not None:             # before the checkpoint, so that it holds the plan and the schedule
-            _plan_stage(stage, epoch + 1, epochs, scheduler, scheduler_interval,
+            plan_stage(stage, epoch + 1, epochs, scheduler, scheduler_interval,
                         scheduler.last_epoch - steps_before if scheduler is not None else 0, main)
         if ckpt_dir is not None:
             ranks = rank_states(generators) if distributed else None    # collective: every rank
@@ -416,80 +415,9 @@ def fit(model: torch.nn.Module, optimizer, train_loader, compute_loss: Callable,
     return frame
 
 
-def _check_groups(**groups) -> None:
-    """A TypeError naming the group for an option passed as something else (e.g. a folder as ``checkpoints``)."""
-    for name, (value, kind) in groups.items():
-        if not isinstance(value, kind):
-            want = " or ".join("None" if k is type(None) else k.__name__ for k in getattr(kind, "__args__", (kind,)))
-            raise TypeError(f"{name} must be a {want} (common.engine.options), got {type(value).__name__}")
-
-
 def _extra(ranks, stage) -> dict | None:
     extra = {**({"ranks": ranks} if ranks else {}), **({"budget": stage.state_dict()} if stage is not None else {})}
     return extra or None
-
-
-def _begin_stage(time_budget, path, history: list, main: bool) -> BudgetStage | None:
-    """The budget stage of this fit, begun: restored from the resumed checkpoint's ``extra["budget"]``
-    (rank 0 reads it, every rank gets it), or from the history's epoch times when it was trained
-    without a budget."""
-    if time_budget is None:
-        return None
-    stage = time_budget.stage() if isinstance(time_budget, TimeBudget) else time_budget
-    if not isinstance(stage, BudgetStage):
-        raise TypeError(f"time_budget must be a TimeBudget, one of its stages (budget.stage(name)) or None, "
-                        f"got {type(time_budget).__name__}")
-    saved = None
-    if path is not None and main:
-        saved = (torch.load(path, map_location="cpu", weights_only=True, mmap=True).get("extra") or {}).get("budget")
-        if saved is None and history:           # trained without a budget so far: its epochs' time counts
-            saved = {"earlier_s": stage.budget.spent_s, "spent_s": sum(r.get("time_s", 0.0) for r in history),
-                     "planned": None}
-    stage.begin(broadcast_object(saved))
-    if main:
-        done = f"; resumed after {len(history)} epoch(s), {stage.spent_s / 60:.2f} min spent" if saved else ""
-        print(f"TIME_BUDGET stage {stage.name!r}: {stage.allotted_s / 60:.2f} min of the "
-              f"{stage.budget.total_s / 60:g} (the earlier stages spent {stage.earlier_s / 60:.2f}){done}")
-    return stage
-
-
-def _first_epoch_stop(stage: BudgetStage | None, distributed: bool, main: bool):
-    """While a budget stage has no epoch measured yet: end the epoch once the stage's whole time is spent
-    (a corpus whose one pass outlasts the budget); afterwards the epoch plan keeps to it. Data-parallel:
-    rank 0's clock decides, asked every 20 optimizer steps (a collective on every rank)."""
-    if stage is None or stage.planned is not None:
-        return None
-
-    def stop(step: int) -> bool:
-        if distributed and step % 20:
-            return False
-        over = stage.measure() >= stage.allotted_s
-        over = bool(broadcast_object(over)) if distributed else over
-        if over and main:
-            print(f"TIME_BUDGET: the first epoch alone outlasts stage {stage.name!r} ({stage.allotted_s:.0f} s): "
-                  f"cut after {step} steps")
-        return over
-    return stop
-
-
-def _plan_stage(stage: BudgetStage, done: int, epochs: int, scheduler, interval: str, epoch_steps: int,
-                main: bool) -> None:
-    """After ``done`` epochs: rank 0's time, the epochs that fit, the scheduler re-sized to end with them."""
-    stage.spent_s = broadcast_object(stage.measure())        # every rank decides on rank 0's clock
-    before = stage.planned
-    planned = stage.plan(done, epochs)
-    if planned != before and scheduler is not None:
-        total = planned if interval == "epoch" else scheduler.last_epoch + (planned - done) * epoch_steps
-        resized = resize_schedule(scheduler, total)
-        if main:
-            sized = (f"the lr schedule now ends at {'epoch' if interval == 'epoch' else 'step'} {total}" if resized
-                     else f"{type(scheduler).__name__} cannot be re-sized (warmup_cosine can): its lr does not "
-                          "end with training")
-            print(f"TIME_BUDGET: {done} epoch(s) took {stage.spent_s:.0f} s of the stage's {stage.allotted_s:.0f} s: "
-                  f"{planned} of {epochs} epochs fit; {sized}")
-    if main and planned == done:
-        stop = f"stops after {done} of {epochs} epochs" if done < epochs else f"all {epochs} epochs fitted"
-        print(f"{stage.summary()}: {stop}")
 
 
 def _check_weights(model, ema, epoch: int, ckpt_dir, saved_epoch: int) -> None:
