@@ -148,7 +148,7 @@ def run_las(root: Path, minutes: float, overrides: dict, out: Path) -> dict:
     return row
 
 
-def run_baseline_row(root: Path, layout: str, minutes: float) -> dict:
+def run_baseline_row(root: Path, layout: str, minutes: float, seed: int = 11785) -> dict:
     """real_speech.py's plain baseline (same model, data, AdamW 2e-3, wd 0.01, 4000 frames, clip 5), its
     OneCycle as lr_at(warm=0.3) over CPU time like the rows here, greedy CTC."""
     import torch
@@ -161,9 +161,9 @@ def run_baseline_row(root: Path, layout: str, minutes: float) -> dict:
     dev, dev_t, _ = load_split(root, layout, "dev-clean")
     test, test_t, _ = load_split(root, layout, "test-clean")
     blank = vocab.blank if vocab.blank is not None else vocab.pad
-    torch.manual_seed(11785)
+    torch.manual_seed(seed)
     model = build_baseline(train.dim, len(vocab))
-    sampler = BucketBatchSampler(train.feature_lengths, 4000, shuffle=True, seed=11785)
+    sampler = BucketBatchSampler(train.feature_lengths, 4000, shuffle=True, seed=seed)
     ctc = nn.CTCLoss(blank=blank, zero_infinity=True)
 
     class Loader:
@@ -209,7 +209,8 @@ def main(argv=None) -> int:
         if name.startswith("baseline"):
             layout = "hw3p2" if args.notebook == "las" else "hw4p2"
             root = data / ("11-785-f24-hw3p2" if layout == "hw3p2" else "hw4p2")
-            row = run_baseline_row(root, layout, args.minutes)
+            seed = int(name.removeprefix("baseline_seed")) if name.startswith("baseline_seed") else 11785
+            row = run_baseline_row(root, layout, args.minutes, seed)     # "baseline" or "baseline_seed<N>"
         else:
             overrides = dict(ROWS[args.notebook][name])
             torch.manual_seed(overrides.get("SEED", 11785))
@@ -329,7 +330,8 @@ ROWS = {
         "lstm2x192_recipe": {"LSTM_LAYERS": 2, "FREQ_MASKS": 2, "TIME_MASKS": 2, "CTC_WEIGHT": 0.3, "DROPOUT": 0.1},
         "lstm2x192_recipe_lr1e-3": {"LSTM_LAYERS": 2, "FREQ_MASKS": 2, "TIME_MASKS": 2, "CTC_WEIGHT": 0.3,
                                     "DROPOUT": 0.1, "LR": 1e-3, "LM_LR": 1e-3},
-    }.items()} | {"preset": {}},
+    }.items()} | {"preset": {}, "preset_seed1": {"SEED": 1}, "conv15": {"CONV_KERNEL": 15},
+                  "conv15_seed1": {"CONV_KERNEL": 15, "SEED": 1}},
 }
 
 if __name__ == "__main__":
