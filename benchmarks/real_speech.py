@@ -253,14 +253,19 @@ def plot(results: dict, minutes: float, path: Path) -> None:
     for name, r in results.items():
         if name.startswith("constant") or not r.get("history"):
             continue
-        ax = axes[0 if LAYOUT_OF[name] == "hw3p2" else 1]
-        label = name
+        ax = main = axes[0 if LAYOUT_OF[name] == "hw3p2" else 1]
+        label, color = name, f"C{list(results).index(name) % 10}"
         if r["history"][0].get("key") == "val_per":       # las tracks PER per epoch: its own axis on the right
             ax, label = ax.twinx(), f"{name} (dev PER, right axis)"
             ax.set_ylabel("PER")
+        elif LAYOUT_OF[name] == "hw4p2" and min(h["dev"] for h in r["history"]) > 1.2:
+            label = f"{name} (greedy CER > 1.2: off the plot)"
         ax.plot([h["minutes"] for h in r["history"]], [h["dev"] for h in r["history"]], marker="o", ms=3,
-                label=label, color=f"C{list(results).index(name) % 10}")
+                label=label, color=color)
         ax.legend(fontsize=8, loc="center right" if label != name else "best")
+        if not name.startswith("baseline") and r.get("dev") is not None:   # the submitted decoder's dev score
+            main.plot([r["history"][-1]["minutes"]], [r["dev"]], marker="*", ms=13, ls="none", color=color,
+                      markeredgecolor="black", label=f"{name}: submitted decoder, end")
     for ax, layout, title in ((axes[0], "hw3p2", "phonemes: dev mean distance (greedy, per epoch)"),
                               (axes[1], "hw4p2", "characters: dev CER (greedy, per epoch)")):
         const = results.get(f"constant-{layout}")
