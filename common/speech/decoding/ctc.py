@@ -32,7 +32,6 @@ __all__ = ["ctc_greedy_decode", "ctc_beam_search"]
 NEG_INF = float("-inf")
 
 
-
 def _check_ctc_input(log_probs: torch.Tensor, lengths, decoder: str) -> torch.Tensor:
     """``ValueError`` for a log_probs that is not (B, T, C) or lengths that are not (B,) in [0, T];
     returns the lengths as a CPU long tensor (T for every utterance when ``lengths`` is None)."""
