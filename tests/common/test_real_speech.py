@@ -1,5 +1,6 @@
 """The real-speech development set (common.demo.real, issue 23): text normalisation, the split,
-the CMUdict transcripts, and the builder on a few real recordings, read back by the course's readers.
+the CMUdict transcripts, and the builder on a few real recordings, read back by the course's readers
+(the HW1P2 layout's forced aligner has its own tests: test_real_align.py).
 
 The builder test needs the optional extra (pip install '.[realspeech]') and the Debian packages
 asterisk-core-sounds-en(-wav) (`make real-speech` installs both); it is skipped, saying which is
@@ -114,7 +115,8 @@ def small_set(tmp_path_factory):
                                                        "no-such-recording: Goodbye forever."]
     (tmp / "prompts.txt").write_text("; comment\n" + "\n".join(lines) + "\n")
     from common.demo.real import build
-    out = build(tmp / "out", prompts_file=tmp / "prompts.txt", sounds_dir=SOUNDS_DIR, log=lambda *a: None)
+    out = build(tmp / "out", prompts_file=tmp / "prompts.txt", sounds_dir=SOUNDS_DIR, log=lambda *a: None,
+                check_utterances=20)
     return out, chosen
 
 
@@ -178,3 +180,39 @@ def test_builder_features(small_set):
     np.testing.assert_allclose(m, logmel_to_mfcc(fbank), atol=1e-3)  # the demo's definition of the 28 dims
     transcript = np.load(out["hw3p2"] / SPLITS[0] / "transcript" / f"{p.uid}.npy")
     assert list(transcript[:2]) == ["[SOS]", "[SIL]"] and list(transcript[-2:]) == ["[SIL]", "[EOS]"]
+
+
+def _collapse(labels):
+    """Phoneme runs without [SIL]: what a frame labelling says, whatever the durations and pauses."""
+    labels = [str(x) for x in labels if x != "[SIL]"]
+    return [x for i, x in enumerate(labels) if i == 0 or labels[i - 1] != x]
+
+
+@needs_builder
+def test_builder_hw1p2_layout_has_aligned_frame_labels(small_set):
+    from common.layouts import detect_layout
+    from common.speech.frames import load_frame_store
+    from common.vocab import HW1_PHONEMES
+    out, _ = small_set
+    root = out["hw1p2"]
+    assert detect_layout(root) == "hw1p2"
+    train = load_frame_store(root, SPLITS[0], context=2, progress=False)
+    hw3_train = list((out["hw3p2"] / SPLITS[0] / "mfcc").glob("*.npy"))
+    assert train.feature_dim == 28 and len(train.utterance_ids) == len(hw3_train)
+    assert int(train.all_targets().max()) < 40
+    for split in SPLITS:
+        folder = "demo_truth/" + split if split == SPLITS[2] else split
+        truth_dir = root / folder / "transcript"
+        for f in sorted((root / split / "mfcc").glob("*.npy")):
+            mfcc = np.load(f)
+            np.testing.assert_array_equal(mfcc, np.load(out["hw3p2"] / split / "mfcc" / f.name))   # same features
+            labels = np.load(truth_dir / f.name)
+            assert len(labels) == len(mfcc) + 2 and labels[0] == "[SOS]" and labels[-1] == "[EOS]"
+            assert labels[1] == "[SIL]" and labels[-2] == "[SIL]" and set(labels[1:-1]) <= set(HW1_PHONEMES.tokens[:40])
+            phones = np.load(out["hw3p2"] / folder / "transcript" / f.name)
+            assert _collapse(labels[1:-1]) == _collapse(phones[1:-1])       # the transcript, in order, nothing else
+    assert not (root / SPLITS[2] / "transcript").exists()
+    info = json.loads((root / "real_info.json").read_text())
+    assert info["layout"] == "hw1p2" and "forced alignment" in info["labels"]["method"]
+    check = info["labels"]["demo_check"]
+    assert check["utterances"] == 20 and 0 <= check["flat_start_agreement"] < check["frame_agreement"] <= 1

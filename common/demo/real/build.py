@@ -1,18 +1,25 @@
-"""Write the real-speech set: the Kaggle layouts of HW4P2 and HW3P2 (DATA.md) under one folder.
+"""Write the real-speech set: the Kaggle layouts of HW4P2, HW3P2 and HW1P2 (DATA.md) under one folder.
 
     data/real/
       hw4p2/                     train-clean-100/{fbank,text}/  dev-clean/{fbank,text}/  test-clean/fbank/
                                  text-for-LM/   (the training prompts' text and prompts without a recording)
       11-785-f24-hw3p2/          train-clean-100/{mfcc,transcript}/  dev-clean/...  test-clean/mfcc/
                                  test-clean/random_submission.csv
+      11-785-f24-hw1p2/          train-clean-100/{mfcc,transcript}/  dev-clean/...  test-clean/mfcc/
+                                 (transcript: '[SOS]', one phoneme per frame, '[EOS]')
       <each>/demo_truth/test-clean/{text,transcript}/   the test answers, where no reader looks (as common.demo)
       <each>/real_info.json      counts, minutes, what was dropped and why (written last)
 
-No HW1P2 layout: HW1P2 needs a phoneme label for every 10 ms frame, and nothing in the Debian
-packages says where each phoneme starts. Labels from a forced alignment by a CTC model trained on
-these ~450 utterances would be that model's guesses (CTC's peaky posteriors place a phoneme on one
-or two frames, not on its span), and a frame classifier trained on them would learn the aligner,
-not the speech; so the set has no frame labels.
+HW1P2's frame labels come from a **forced alignment** of each utterance's known CMUdict transcript
+to its frames (``align.py``: flat-start Viterbi training of a small MLP/HMM aligner on all the set's
+utterances; left to right, every phoneme at least 3 frames, an optional pause between words). The
+transcript fixes what is said and in which order; the aligner decides only where each phoneme starts.
+The same aligner, given only the words of the synthetic demo corpus, is scored against that corpus's
+true frame labels in every build, and ``real_info.json`` records the figures (``labels``). The MFCC
+are those of the HW3P2 layout (the same utterances).
+
+Each layout has its own marker key, so a set built before the HW1P2 layout existed gains it without
+rewriting (or disturbing readers of) the two others.
 """
 from __future__ import annotations
 
@@ -23,7 +30,7 @@ import numpy as np
 
 from common.demo.speech.layouts import marker_matches
 from common.engine.files import atomic_folder
-from common.vocab import HW3_PHONEMES
+from common.vocab import HW1_PHONEMES, HW3_PHONEMES
 
 from .features import HOP_LENGTH, SAMPLE_RATE, log_mel, mfcc, read_audio
 from .phonemes import Lexicon
@@ -31,10 +38,12 @@ from .source import PROMPTS_FILE, SOUNDS_DIR, read_prompts
 from .split import SPLITS, assign_splits
 from .text import normalize
 
-VERSION = 1
+VERSION = 1            # of the HW4P2 and HW3P2 layouts
+HW1_VERSION = 1        # of the HW1P2 layout (the aligner's settings)
 MARKER = "real_info.json"
 TRUTH = "demo_truth"
-HW4_FOLDER, HW3_FOLDER = "hw4p2", "11-785-f24-hw3p2"
+HW4_FOLDER, HW3_FOLDER, HW1_FOLDER = "hw4p2", "11-785-f24-hw3p2", "11-785-f24-hw1p2"
+ALIGN_CHECK_UTTERANCES = 300   # synthetic demo utterances the aligner is scored on (about the real set's frames)
 LICENCE = "CC-BY-SA-3.0 (Asterisk core sounds, Digium; voice of Allison Smith)"
 
 
@@ -47,7 +56,8 @@ def collect(prompts_file=PROMPTS_FILE, sounds_dir=SOUNDS_DIR, limit: int | None 
     """Everything the writers need, computed once: (utterances, dropped, lm_texts).
 
     utterances: dicts uid, name, text (HW4 characters), phones (HW3 transcript or None),
-    missing (words not in CMUdict), split, fbank (T, 80), seconds. ``limit``: the first prompts
+    words (the phonemes of each word, or None), missing (words not in CMUdict), split, fbank (T, 80),
+    seconds. ``limit``: the first prompts
     only (tests). dropped: {reason: [names]}.
     """
     lexicon = lexicon or Lexicon()
@@ -70,7 +80,9 @@ def collect(prompts_file=PROMPTS_FILE, sounds_dir=SOUNDS_DIR, limit: int | None 
     for p, text in kept:
         phones, missing = lexicon.transcript(text)
         samples = read_audio(p.wav)
-        utterances.append({"uid": p.uid, "name": p.name, "text": text, "phones": phones, "missing": missing,
+        words = [lexicon.word(w) for w in text.split()] if phones is not None else None
+        utterances.append({"uid": p.uid, "name": p.name, "text": text, "phones": phones, "words": words,
+                           "missing": missing,
                            "split": splits[p.uid], "fbank": log_mel(samples),
                            "seconds": len(samples) / SAMPLE_RATE})
     lm_texts += [(u["uid"], u["text"]) for u in utterances if u["split"] == SPLITS[0]]
@@ -117,34 +129,83 @@ def write_hw3p2(root: Path, utterances, dropped) -> dict:
             "dropped_names": dropped, "out_of_dictionary_words": out_of_dictionary}
 
 
-def build(out_dir="data/real", prompts_file=PROMPTS_FILE, sounds_dir=SOUNDS_DIR, limit: int | None = None,
-          force: bool = False, log=print) -> dict:
-    """Write both layouts under ``out_dir``; returns {"hw4p2": root, "hw3p2": root, "info": {...}}.
+def write_hw1p2(root: Path, utterances, dropped, log=print, check_utterances: int = ALIGN_CHECK_UTTERANCES) -> dict:
+    """MFCC and forced-aligned frame labels of the utterances that have a CMUdict transcript."""
+    import time
 
-    A folder whose ``real_info.json`` matches (builder version, limit) is kept as it is unless
-    ``force``. Each layout is written into a temporary sibling and moved into place when complete.
+    from . import align
+    usable = [u for u in utterances if u["phones"] is not None]
+    features = [mfcc(u["fbank"]) for u in usable]
+    index = HW1_PHONEMES.index
+    t0 = time.perf_counter()
+    alignments = align.align_corpus(features, [[[index[p] for p in w] for w in u["words"]] for u in usable],
+                                    seed=0, log=log)
+    seconds = time.perf_counter() - t0
+    pause_frames = 0
+    for u, x, a in zip(usable, features, alignments):
+        labels = [HW1_PHONEMES.tokens[c] for c in a.labels]
+        _save(root / u["split"] / "mfcc", u["uid"], x)
+        _save(_truth_or_split(root, u["split"], "transcript"), u["uid"], np.array(["[SOS]", *labels, "[EOS]"]))
+        pause_frames += int(np.isin(a.unit_path, np.flatnonzero(a.optional)).sum())
+    frames = sum(len(x) for x in features)
+    labels = np.concatenate([a.labels for a in alignments])
+    log(f"   scoring the aligner on {check_utterances} synthetic demo utterances with known frame labels")
+    check = align.alignment_check(check_utterances, seed=0)
+    dropped = {**dropped, "word not in CMUdict": [u["name"] for u in utterances if u["phones"] is None]}
+    return {"splits": _split_stats(usable), "dropped": {k: len(v) for k, v in dropped.items()},
+            "dropped_names": dropped,
+            "labels": {"method": "forced alignment of the CMUdict transcript (common.demo.real.align): flat-start "
+                                 "Viterbi training of an MLP/HMM aligner on all the set's utterances, left to right, "
+                                 "every phoneme >= 3 frames, optional [SIL] between words",
+                       "aligner": align.DEFAULTS, "seconds": round(seconds, 1),
+                       "silence_share": round(float(np.mean(labels == align.SIL)), 4),
+                       "pause_share": round(pause_frames / frames, 4),
+                       "demo_check": check}}
+
+
+def build(out_dir="data/real", prompts_file=PROMPTS_FILE, sounds_dir=SOUNDS_DIR, limit: int | None = None,
+          force: bool = False, log=print, check_utterances: int = ALIGN_CHECK_UTTERANCES) -> dict:
+    """Write the three layouts under ``out_dir``; returns {"hw4p2": root, "hw3p2": root, "hw1p2": root,
+    "info": {...}}.
+
+    A layout whose ``real_info.json`` matches (builder version, limit) is kept as it is unless ``force``.
+    Each layout is written into a temporary sibling and moved into place when complete.
+    ``check_utterances``: synthetic utterances the aligner is scored on (``align.alignment_check``).
     """
     out_dir = Path(out_dir)
-    roots = {"hw4p2": out_dir / HW4_FOLDER, "hw3p2": out_dir / HW3_FOLDER}
-    key = {"builder": "common.demo.real", "version": VERSION, "limit": limit}
-    if not force and all(marker_matches(r, key, MARKER) for r in roots.values()):
-        log(f"{out_dir}: already built (version {VERSION}); --force rebuilds")
+    roots = {"hw4p2": out_dir / HW4_FOLDER, "hw3p2": out_dir / HW3_FOLDER, "hw1p2": out_dir / HW1_FOLDER}
+    keys = {name: {"builder": "common.demo.real", "version": HW1_VERSION if name == "hw1p2" else VERSION,
+                   "limit": limit} for name in roots}
+    todo = [name for name, r in roots.items() if force or not marker_matches(r, keys[name], MARKER)]
+    if not todo:
+        log(f"{out_dir}: already built (versions {VERSION}, HW1P2 {HW1_VERSION}); --force rebuilds")
         return {**roots, "info": {k: json.loads((r / MARKER).read_text()) for k, r in roots.items()}}
-    for r in roots.values():
+    for name in todo:
+        r = roots[name]
         if r.exists() and not (r / MARKER).exists() and any(r.iterdir()):
             raise FileExistsError(f"{r} exists and was not written by common.demo.real (no {MARKER}): "
                                   "refusing to overwrite it; move it away or pass another --out")
     utterances, dropped, lm_texts = collect(prompts_file, sounds_dir, limit)
-    common = {**key, "licence": LICENCE, "source": str(sounds_dir), "frame_shift_s": HOP_LENGTH / SAMPLE_RATE}
+    writers = {"hw4p2": lambda tmp: write_hw4p2(tmp, utterances, dropped, lm_texts),
+               "hw3p2": lambda tmp: write_hw3p2(tmp, utterances, dropped),
+               "hw1p2": lambda tmp: write_hw1p2(tmp, utterances, dropped, log, check_utterances)}
     infos = {}
-    with atomic_folder(roots["hw4p2"]) as tmp:
-        infos["hw4p2"] = {**common, "layout": "hw4p2", **write_hw4p2(tmp, utterances, dropped, lm_texts)}
-        (tmp / MARKER).write_text(json.dumps(infos["hw4p2"], indent=2, sort_keys=True))
-    with atomic_folder(roots["hw3p2"]) as tmp:
-        infos["hw3p2"] = {**common, "layout": "hw3p2", **write_hw3p2(tmp, utterances, dropped)}
-        (tmp / MARKER).write_text(json.dumps(infos["hw3p2"], indent=2, sort_keys=True))
+    for name in todo:
+        common = {**keys[name], "licence": LICENCE, "source": str(sounds_dir),
+                  "frame_shift_s": HOP_LENGTH / SAMPLE_RATE}
+        with atomic_folder(roots[name]) as tmp:
+            infos[name] = {**common, "layout": name, **writers[name](tmp)}
+            (tmp / MARKER).write_text(json.dumps(infos[name], indent=2, sort_keys=True))
     for name, info in infos.items():
         sizes = ", ".join(f"{s} {v['utterances']} utt / {v['minutes']:.1f} min" for s, v in info["splits"].items())
         drops = ", ".join(f"{k} {v}" for k, v in info["dropped"].items() if v)
         log(f"{roots[name]}: {sizes}; dropped: {drops}")
+        if "labels" in info:
+            c = info["labels"]["demo_check"]
+            log(f"{roots[name]}: frame labels by forced alignment ({info['labels']['seconds']:.0f} s); the same "
+                f"aligner on {c['utterances']} synthetic utterances: frame agreement {c['frame_agreement']:.1%} "
+                f"(flat start {c['flat_start_agreement']:.1%}), phoneme starts within 2 frames "
+                f"{c['boundaries_within_2_frames']:.1%}, mean error {c['boundary_error_mean_frames']:.2f} frames")
+    for name in set(roots) - set(todo):
+        infos[name] = json.loads((roots[name] / MARKER).read_text())
     return {**roots, "info": infos}
