@@ -22,6 +22,10 @@ wall-clock, evaluation after every epoch included) and at most ``--epochs`` epoc
   of the embeddings on ``val_pairs.txt`` (no flip TTA: plain), the checkpoint of the epoch with the
   best validation EER (as the notebook's ``best.pt``); the test pairs are scored against ``demo_truth``.
 
+Ablations of the notebook (``--only``): ``-flips`` = random flips as the only augmentation (no crop,
+colour jitter or erasing), ``-nols`` = no label smoothing and no dropout, on ``adamw-preset``,
+``recipe`` or ``recipe-lr0.1``.
+
 Every run uses ``--threads`` torch threads (default 1) and no DataLoader workers (JPEG decoding in the
 training process, for all contenders alike). Contenders run interleaved (seed by seed, one after the
 other), so a change of load on a shared machine hits them alike; each row also gives the CPU seconds
@@ -56,6 +60,17 @@ CONTENDERS = {
     "recipe-b256": {**SIZES, "BATCH_SIZE": 256, "LR": 0.1},
     "baseline": None,
 }
+# ablations: what holds the notebook back at CPU size (augmentation, label smoothing and dropout)
+FLIPS_ONLY = {"CROP_SCALE": [1.0, 1.0], "CROP_RATIO": [1.0, 1.0], "BRIGHTNESS": 0.0, "CONTRAST": 0.0,
+              "SATURATION": 0.0, "HUE": 0.0, "ERASE_P": 0.0}
+NO_LS_DROPOUT = {"LABEL_SMOOTHING": 0.0, "DROPOUT": 0.0}
+CONTENDERS.update({
+    "adamw-flips": {**CONTENDERS["adamw-preset"], **FLIPS_ONLY},
+    "adamw-flips-nols": {**CONTENDERS["adamw-preset"], **FLIPS_ONLY, **NO_LS_DROPOUT},
+    "adamw-nols": {**CONTENDERS["adamw-preset"], **NO_LS_DROPOUT},
+    "recipe-flips": {**CONTENDERS["recipe"], **FLIPS_ONLY},
+    "recipe-lr0.1-flips": {**CONTENDERS["recipe-lr0.1"], **FLIPS_ONLY},
+})
 DEFAULT = ("adamw-preset", "recipe", "baseline")
 
 
