@@ -39,7 +39,7 @@ from .split import SPLITS, assign_splits
 from .text import normalize
 
 VERSION = 1            # of the HW4P2 and HW3P2 layouts
-HW1_VERSION = 1        # of the HW1P2 layout (the aligner's settings)
+HW1_VERSION = 2        # of the HW1P2 layout (the aligner's settings)
 MARKER = "real_info.json"
 TRUTH = "demo_truth"
 HW4_FOLDER, HW3_FOLDER, HW1_FOLDER = "hw4p2", "11-785-f24-hw3p2", "11-785-f24-hw1p2"
@@ -141,8 +141,9 @@ def write_hw1p2(root: Path, utterances, dropped, log=print, check_utterances: in
     alignments = align.align_corpus(features, [[[index[p] for p in w] for w in u["words"]] for u in usable],
                                     seed=0, log=log)
     seconds = time.perf_counter() - t0
-    pause_frames = 0
+    pause_frames, quiet = 0, []
     for u, x, a in zip(usable, features, alignments):
+        quiet.append(a.labels[x[:, 0] <= np.quantile(x[:, 0], 0.1)] == align.SIL)     # c0: the frame's energy
         labels = [HW1_PHONEMES.tokens[c] for c in a.labels]
         _save(root / u["split"] / "mfcc", u["uid"], x)
         _save(_truth_or_split(root, u["split"], "transcript"), u["uid"], np.array(["[SOS]", *labels, "[EOS]"]))
@@ -160,6 +161,9 @@ def write_hw1p2(root: Path, utterances, dropped, log=print, check_utterances: in
                        "aligner": align.DEFAULTS, "seconds": round(seconds, 1),
                        "silence_share": round(float(np.mean(labels == align.SIL)), 4),
                        "pause_share": round(pause_frames / frames, 4),
+                       # a check on the real audio that needs no model: the quietest 10% of each utterance's
+                       # frames (lowest c0) should be silence, or the closures of stops
+                       "quietest_tenth_silence_share": round(float(np.mean(np.concatenate(quiet))), 4),
                        "demo_check": check}}
 
 
