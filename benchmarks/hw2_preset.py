@@ -24,7 +24,8 @@ wall-clock, evaluation after every epoch included) and at most ``--epochs`` epoc
 
 Ablations of the notebook (``--only``): ``-flips`` = random flips as the only augmentation (no crop,
 colour jitter or erasing), ``-nols`` = no label smoothing and no dropout, on ``adamw-preset``,
-``recipe`` or ``recipe-lr0.1``.
+``recipe`` or ``recipe-lr0.1``; ``adamw-plain`` = both and no EMA; ``adamw-plain-lr1e-3`` = that with Adam's
+lr 1e-3 and no weight decay, as the baseline.
 
 Every run uses ``--threads`` torch threads (default 1) and no DataLoader workers (JPEG decoding in the
 training process, for all contenders alike). Contenders run interleaved (seed by seed, one after the
@@ -70,6 +71,10 @@ CONTENDERS.update({
     "adamw-nols": {**CONTENDERS["adamw-preset"], **NO_LS_DROPOUT},
     "recipe-flips": {**CONTENDERS["recipe"], **FLIPS_ONLY},
     "recipe-lr0.1-flips": {**CONTENDERS["recipe-lr0.1"], **FLIPS_ONLY},
+    # every regulariser off (flips only, no label smoothing, dropout or EMA), then also the baseline's Adam lr 1e-3
+    "adamw-plain": {**CONTENDERS["adamw-preset"], **FLIPS_ONLY, **NO_LS_DROPOUT, "EMA": False},
+    "adamw-plain-lr1e-3": {**CONTENDERS["adamw-preset"], **FLIPS_ONLY, **NO_LS_DROPOUT, "EMA": False, "LR": 1e-3,
+                           "WEIGHT_DECAY": 0.0},
 })
 DEFAULT = ("adamw-preset", "recipe", "baseline")
 
