@@ -35,9 +35,10 @@ class DemoNotebook:
 # batch 64 for the 1,152 demo images (18 steps per epoch). One exception to "sizes and epochs only": AdamW lr 5e-3
 # (weight decay 0.05, ERASE_P 0.1) instead of the recipe's SGD lr 0.1 (wd 5e-4, ERASE_P 0.25), because the recipe's
 # SGD warm-up + cosine is made for tens of thousands of steps (30 epochs of the real set at batch 256) and the demo
-# gets ~200, in which SGD barely starts. At equal time (2 CPU-minutes) on the demo faces: val EER 0.12 with this
-# preset, 0.22 with SGD 0.025 (= 0.1 x 64/256), 0.18 with SGD 0.1 (one seed), 0.29 with batch 256 and SGD 0.1; a
-# plain CNN baseline reaches 0.07 (benchmarks/RESULTS.md, "HW2P2 preset against a plain baseline (issue 23)")
+# gets ~200 (SGD ends them at 27% augmented train accuracy, AdamW at 60%). At equal time (2 CPU-minutes) on the
+# demo faces: val EER 0.12 with this preset, 0.22 with SGD 0.025 (= 0.1 x 64/256), 0.18 with SGD 0.1 (one seed),
+# 0.29 with batch 256 and SGD 0.1; a plain CNN baseline reaches 0.07 (benchmarks/RESULTS.md, "HW2P2 preset against
+# a plain baseline (issue 23)")
 HW2_DEMO = {"IMAGE_SIZE": 64, "STEM_STRIDE": 1, "WIDTHS": [32, 64, 128, 256], "DEPTHS": [1, 1, 1, 1],
             "EMBEDDING_DIM": 128, "EPOCHS": 15, "BATCH_SIZE": 64, "OPTIMIZER": "adamw", "LR": 5e-3,
             "WEIGHT_DECAY": 0.05, "ERASE_P": 0.1}
