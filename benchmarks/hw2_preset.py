@@ -7,8 +7,8 @@ drawn by ``common.demo.faces``): it says which recipe learns the demo in a CPU b
 competition scores. Contenders, each given ``--minutes`` of training (the notebook's ``TIME_BUDGET``:
 wall-clock, evaluation after every epoch included) and at most ``--epochs`` epochs:
 
-- ``adamw-preset``: the notebook with the preset used before issue 23 (the sizes below plus AdamW
-  lr 5e-3, weight decay 0.05, ERASE_P 0.1);
+- ``adamw-preset``: the notebook with ``make demo``'s ``HW2_DEMO`` (the sizes below plus AdamW lr 5e-3,
+  weight decay 0.05, ERASE_P 0.1; kept after this comparison, benchmarks/RESULTS.md, issue 23);
 - ``recipe``: the notebook's own recipe with only sizes shrunk (``SIZES``: 64-pixel input, widths
   32..256, one block per stage, embedding 128, batch 64) and the learning rate that the batch size
   implies: SGD lr 0.1 x 64/256 = 0.025 (linear scaling; the recipe's 0.1 is for batch 256), weight
@@ -32,7 +32,7 @@ training process, for all contenders alike). Contenders run interleaved (seed by
 other), so a change of load on a shared machine hits them alike; each row also gives the CPU seconds
 the run got per wall second (``cpu/wall``: below 1 means other jobs took the core).
 
-    python benchmarks/hw2_preset.py                                  # 3 contenders x 2 seeds, ~15 min
+    python benchmarks/hw2_preset.py                                  # 3 contenders x 2 seeds, ~16 min
     python benchmarks/hw2_preset.py --only baseline recipe --seeds 1 --minutes 1
 """
 from __future__ import annotations
@@ -236,7 +236,7 @@ def table(results: list[dict]) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--minutes", type=float, default=1.5, help="TIME_BUDGET of each run (training minutes)")
+    parser.add_argument("--minutes", type=float, default=2.0, help="TIME_BUDGET of each run (training minutes)")
     parser.add_argument("--epochs", type=int, default=30, help="the epoch cap of every contender")
     parser.add_argument("--size", default="small", help="demo size: tiny | small | medium")
     parser.add_argument("--seeds", type=int, nargs="+", default=[11785, 1])
