@@ -76,7 +76,40 @@ CONTENDERS.update({
     "adamw-plain-lr1e-3": {**CONTENDERS["adamw-preset"], **FLIPS_ONLY, **NO_LS_DROPOUT, "EMA": False, "LR": 1e-3,
                            "WEIGHT_DECAY": 0.0},
 })
+# ablations of the network, which no notebook parameter reaches: source edits applied to a copy of the notebook
+# (each ``old`` must occur exactly once). ``nobn``: the embedding is the linear layer alone (with a bias, as the
+# baseline's), no BatchNorm1d after it; ``s1``: the first stage keeps the stem's resolution (stride 1), so the
+# stages run at 64/32/16/8 pixels as the baseline's convolutions do, instead of 32/16/8/4
+NO_BN_EMBEDDING = ("nn.Linear(backbone.out_channels, embedding_dim, bias=False),\n"
+                   "                                       nn.BatchNorm1d(embedding_dim))",
+                   "nn.Linear(backbone.out_channels, embedding_dim))")
+STAGE1_STRIDE1 = ("layers.append(Block(c_in, width, stride=2 if i == 0 else 1))",
+                  "layers.append(Block(c_in, width, stride=2 if i == 0 and layers else 1))")
+PATCHES = {}
+for _suffix, _patches in {"nobn": [NO_BN_EMBEDDING], "s1": [STAGE1_STRIDE1],
+                          "nobn-s1": [NO_BN_EMBEDDING, STAGE1_STRIDE1]}.items():
+    for _base in ("adamw-plain", "adamw-preset"):
+        CONTENDERS[f"{_base}-{_suffix}"] = CONTENDERS[_base]
+        PATCHES[f"{_base}-{_suffix}"] = _patches
+CONTENDERS["adamw-plain-notta"] = {**CONTENDERS["adamw-plain"], "FLIP_TTA": False}
 DEFAULT = ("adamw-preset", "recipe", "baseline")
+
+
+def patched_notebook(name: str, out_dir: Path) -> Path:
+    """The notebook, or for a contender in ``PATCHES`` a copy with its source edits (in ``out_dir``: inside the
+    checkout, where the notebook finds ``common``)."""
+    if name not in PATCHES:
+        return NOTEBOOK
+    nb = json.loads(NOTEBOOK.read_text())
+    for old, new in PATCHES[name]:
+        hits = [c for c in nb["cells"] if old in "".join(c["source"])]
+        if len(hits) != 1 or "".join(hits[0]["source"]).count(old) != 1:
+            raise ValueError(f"{name}: the notebook no longer has exactly one {old!r}")
+        hits[0]["source"] = "".join(hits[0]["source"]).replace(old, new).splitlines(keepends=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    path = out_dir / f"hw2p2_{name}.ipynb"
+    path.write_text(json.dumps(nb, indent=1) + "\n")
+    return path
 
 
 def _children_cpu() -> float:
@@ -91,7 +124,7 @@ def run_notebook_contender(name: str, size: str, minutes: float, epochs: int, se
               "DEMO_DIR": str(REPO_ROOT / "data" / "demo" / size), "TIME_BUDGET": minutes, "EPOCHS": epochs,
               "SEED": seed, "CPU_THREADS": threads, "WORKERS": 0}
     t0, c0 = time.perf_counter(), _children_cpu()
-    m = run_notebook(NOTEBOOK, out_dir, params, timeout=3600)
+    m = run_notebook(patched_notebook(name, out_dir.parent / "notebooks"), out_dir, params, timeout=3600)
     wall, cpu = time.perf_counter() - t0, _children_cpu() - c0      # the kernel: a child, reaped at shutdown
     return {"dev_accuracy": m["dev_accuracy"], "val_eer": m["val_eer"], "val_auc": m["val_auc"],
             "test_eer": m.get("test_eer"), "test_auc": m.get("test_auc"), "epochs": m["epochs"],
