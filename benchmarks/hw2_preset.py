@@ -85,13 +85,33 @@ NO_BN_EMBEDDING = ("nn.Linear(backbone.out_channels, embedding_dim, bias=False),
                    "nn.Linear(backbone.out_channels, embedding_dim))")
 STAGE1_STRIDE1 = ("layers.append(Block(c_in, width, stride=2 if i == 0 else 1))",
                   "layers.append(Block(c_in, width, stride=2 if i == 0 and layers else 1))")
+# ``plainnet``: each stage (DEPTHS 1) the baseline's conv3x3-BN-ReLU-maxpool instead of a residual block with a
+# stride-2 convolution (the stem stays): the baseline's backbone inside the notebook's training and evaluation
+PLAIN_STAGES = ("layers.append(Block(c_in, width, stride=2 if i == 0 else 1))",
+                "layers.append(nn.Sequential(nn.Conv2d(c_in, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width), "
+                "nn.ReLU(inplace=True), nn.MaxPool2d(2)))")
+# the residual blocks: ``nozero``: the block's last BatchNorm scale starts at 1, not 0 (zero-init makes every block
+# start as its shortcut); ``avgdown``: a downsampling block's shortcut average-pools 2x2 before its 1x1 convolution
+# (ResNet-D, He et al. 2019) instead of a 1x1 convolution at stride 2, which drops 3 of every 4 positions
+NO_ZERO_INIT = ("        nn.init.zeros_(self.body[-1].weight)            # each block starts as the identity\n", "")
+AVG_DOWN = ("nn.Sequential(\n            nn.Conv2d(c_in, c_out, 1, stride, bias=False), nn.BatchNorm2d(c_out))",
+            "nn.Sequential(\n            nn.AvgPool2d(stride) if stride > 1 else nn.Identity(), "
+            "nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out))")
 PATCHES = {}
 for _suffix, _patches in {"nobn": [NO_BN_EMBEDDING], "s1": [STAGE1_STRIDE1],
-                          "nobn-s1": [NO_BN_EMBEDDING, STAGE1_STRIDE1]}.items():
+                          "nobn-s1": [NO_BN_EMBEDDING, STAGE1_STRIDE1], "plainnet": [PLAIN_STAGES],
+                          "nobn-plainnet": [NO_BN_EMBEDDING, PLAIN_STAGES], "nozero": [NO_ZERO_INIT],
+                          "avgdown": [AVG_DOWN], "avgdown-nozero": [AVG_DOWN, NO_ZERO_INIT]}.items():
     for _base in ("adamw-plain", "adamw-preset"):
         CONTENDERS[f"{_base}-{_suffix}"] = CONTENDERS[_base]
         PATCHES[f"{_base}-{_suffix}"] = _patches
 CONTENDERS["adamw-plain-notta"] = {**CONTENDERS["adamw-plain"], "FLIP_TTA": False}
+# the embedding against the class count: the demo's 96 identities constrain at most 95 directions of a linear
+# classifier's input, so in a 128-wide BatchNorm'd embedding some directions are never trained, but scaled to unit
+# variance all the same (and in the cosine); d64 / d32: EMBEDDING_DIM 64 / 32, below the class count
+for _dim in (64, 32):
+    for _base in ("adamw-plain", "adamw-preset"):
+        CONTENDERS[f"{_base}-d{_dim}"] = {**CONTENDERS[_base], "EMBEDDING_DIM": _dim}
 DEFAULT = ("adamw-preset", "recipe", "baseline")
 
 
