@@ -235,6 +235,7 @@ def run_hw4p2(root: Path, minutes: float, overrides: dict, out: Path) -> dict:
     harness = {k: overrides.pop(k) for k in list(overrides) if k.startswith("_")}
     params = {**HW4P2_DEMO, **overrides, "DEMO": False, "DATA_ROOT": str(root), "OUTPUT_DIR": str(out),
               "LM_CHECKPOINT": None}
+    out.mkdir(parents=True, exist_ok=True)
     ns = notebook_namespace(REPO_ROOT / "hw4_transformer" / "hw4p2.ipynb", params, "optimizer = torch.optim.AdamW")
     model, P = ns["model"], {**ns, **params}
     total = minutes * 60
@@ -271,12 +272,30 @@ def run_hw4p2(root: Path, minutes: float, overrides: dict, out: Path) -> dict:
                                      ns["max_tokens"](lengths), 4, P["LENGTH_PENALTY"], ctc_weight)
         return decode
 
+    def ctc_lm(lm_weight, bonus):                  # the CTC head's prefix beam search with the LM fused
+        from common.lm import NeuralLM
+        from common.speech.decoding import ctc_beam_search
+        lm = NeuralLM(ns["lm_model"].eval(), sos=vocab.sos, eos=vocab.eos, vocab_size=len(vocab))
+
+        def decode(features, lengths):
+            _, enc_lengths, ctc_logits = model.encoder(features, lengths)
+            beams = ctc_beam_search(ctc_logits.float().log_softmax(-1), enc_lengths, beam_width=8, blank=vocab.pad,
+                                    lm=lm, lm_weight=lm_weight, insertion_bonus=bonus)
+            return [b[0][0] if b else [] for b in beams]
+        return decode
+
+    torch.save({"model": model.state_dict(), "lm": ns["lm_model"].state_dict()}, out / "trained.pt")
     row = {"train_s": train_s, **{f"{k}_{kk}": v for k, d in info.items() for kk, v in d.items()}}
     systems = {"greedy": ns["greedy"], "ctc": ctc_decode, "beam_ctc": beam(0.3)}
     with torch.inference_mode():
         for name, decode in systems.items():
             row[f"dev_{name}"] = score("hw4p2", ns["decode_store"](model, ns["dev_set"], decode), dev_t)
-        for name in ("ctc", "beam_ctc"):
+        grid = {(w, b): score("hw4p2", ns["decode_store"](model, ns["dev_set"], ctc_lm(w, b)), dev_t)
+                for w in (0.0, 0.2, 0.4, 0.6) for b in (0.0, 1.0)}
+        (w, b), row["dev_ctc_lm"] = min(grid.items(), key=lambda kv: kv[1])
+        row["ctc_lm_weight"], row["ctc_lm_bonus"] = w, b
+        systems["ctc_lm"] = ctc_lm(w, b)
+        for name in ("ctc", "beam_ctc", "ctc_lm"):
             row[f"test_{name}"] = score("hw4p2", ns["decode_store"](model, ns["test_set"], systems[name]), test_t)
     row["parameters"] = int(sum(p.numel() for p in model.parameters()))
     return row
@@ -331,7 +350,9 @@ ROWS = {
         "lstm2x192_recipe_lr1e-3": {"LSTM_LAYERS": 2, "FREQ_MASKS": 2, "TIME_MASKS": 2, "CTC_WEIGHT": 0.3,
                                     "DROPOUT": 0.1, "LR": 1e-3, "LM_LR": 1e-3},
     }.items()} | {"preset": {}, "preset_seed1": {"SEED": 1}, "conv15": {"CONV_KERNEL": 15},
-                  "conv15_seed1": {"CONV_KERNEL": 15, "SEED": 1}},
+                  "conv15_seed1": {"CONV_KERNEL": 15, "SEED": 1}, "preset_seed2": {"SEED": 2},
+                  "conv15_seed2": {"CONV_KERNEL": 15, "SEED": 2}, "conv15_seed3": {"CONV_KERNEL": 15, "SEED": 3},
+                  "conv15_seed4": {"CONV_KERNEL": 15, "SEED": 4}, "lr5e-3": {"LR": 5e-3}, "enc1": {"ENC_LAYERS": 1}},
 }
 
 if __name__ == "__main__":
