@@ -12,10 +12,14 @@ the second whatever the first left). A stage that ends early (its ``epochs`` rea
 time to the later ones; a declared stage that is skipped takes nothing.
 
 What ``fit`` does with it (``common.engine.train``): after the first epoch it estimates the epochs
-that fit from the measured epoch time (the mean of the stage's epochs, evaluation and checkpoints
-included), at most ``epochs``, and re-sizes a per-step learning-rate schedule (``warmup_cosine``)
-to end at the last step of the last of those epochs; after every later epoch it checks the
-estimate again (a slower epoch shrinks the plan and the schedule with it, never grows it).
+that fit from the measured epoch time (evaluation and checkpoints included), at most ``epochs``, and
+re-sizes a per-step learning-rate schedule (``warmup_cosine``) to end at the last step of the last of
+those epochs. After the second epoch it plans again from the second epoch alone, and that plan may
+grow: a first epoch carries one-off costs (the data's first read and caches, the allocator's warm-up,
+cuDNN autotuning, ``torch.compile``) that would otherwise shrink the plan for good (a demo run whose
+first epoch took twice the later ones stopped after 73 of its 120 s). After every later epoch it
+checks the estimate again (the mean of the epochs after the first): a slower epoch shrinks the plan
+and the schedule with it, never grows it.
 Training stops at the end of the last epoch that fits, after its checkpoint, so the notebook
 goes on to evaluation and submission. Every stage trains at least one epoch (there must be a
 model); a first epoch that alone outlasts the stage's time is cut when that time is spent (after an
@@ -99,6 +103,7 @@ class BudgetStage:
         self.earlier_s: float | None = None    # spent by the earlier stages when this one began
         self.spent_s = 0.0                      # this stage's seconds so far
         self.planned: int | None = None         # epochs that fit (None until the first epoch is measured)
+        self.first_s: float | None = None       # the first epoch's seconds (its one-off costs are left out later)
         self._clock_start = self._spent_start = 0.0
 
     @property
@@ -117,7 +122,7 @@ class BudgetStage:
         """Start measuring; ``saved`` is ``state_dict()`` of a resumed checkpoint (None: a fresh stage)."""
         if saved:
             self.earlier_s, self.spent_s = float(saved["earlier_s"]), float(saved["spent_s"])
-            self.planned = saved.get("planned")
+            self.planned, self.first_s = saved.get("planned"), saved.get("first_s")
         else:
             self.earlier_s = self.budget.spent_s if self.earlier_s is None else self.earlier_s
         self._clock_start, self._spent_start = self.clock(), self.spent_s
@@ -130,18 +135,24 @@ class BudgetStage:
     def plan(self, done: int, epochs: int) -> int:
         """Epochs of this stage that fit, given ``done`` finished epochs (``spent_s`` measured after them).
 
-        The mean epoch time so far is the estimate; never more than ``epochs`` or the earlier plan,
-        never fewer than ``done`` (or 1).
+        The estimate is the mean time of the epochs after the first (the first alone after epoch 1, and
+        the mean of all where the first is not known: a stage resumed from an older checkpoint). Never
+        more than ``epochs``, never fewer than ``done`` (or 1); never more than the earlier plan, except
+        after the second epoch, the first plan made without the first epoch's one-off costs.
         """
-        per_epoch = self.spent_s / max(done, 1)
+        if done == 1:
+            self.first_s = self.spent_s
+        steady = done >= 2 and self.first_s is not None
+        per_epoch = (self.spent_s - self.first_s) / (done - 1) if steady else self.spent_s / max(done, 1)
         more = int(self.left_s / per_epoch + 1e-9) if per_epoch > 0 else epochs
         fits = max(done, 1, min(epochs, done + more))
-        self.planned = fits if self.planned is None else max(done, min(self.planned, fits))
+        may_grow = self.planned is None or (steady and done == 2)
+        self.planned = fits if may_grow else max(done, min(self.planned, fits))
         return self.planned
 
     def state_dict(self) -> dict:
         return {"name": self.name, "earlier_s": float(self.earlier_s or 0.0), "spent_s": float(self.spent_s),
-                "planned": self.planned, "total_s": self.budget.total_s}
+                "planned": self.planned, "first_s": self.first_s, "total_s": self.budget.total_s}
 
     def summary(self) -> str:
         return (f"TIME_BUDGET stage {self.name!r}: {self.spent_s / 60:.2f} of its {self.allotted_s / 60:.2f} min "

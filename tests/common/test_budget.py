@@ -99,6 +99,40 @@ def test_a_first_epoch_longer_than_the_budget_is_cut_at_it():
     assert len(hist) == 3 and budget.stages["train"].spent_s == pytest.approx(12.0)
 
 
+class SlowStartClock(FakeClock):
+    """The first optimizer step costs ``extra`` seconds more: a first epoch's one-off costs."""
+
+    def __init__(self, extra):
+        super().__init__()
+        self.extra = extra
+
+    def tick(self):
+        self.now += self.step_s + self.extra
+        self.extra = 0.0
+
+
+def test_a_slow_first_epoch_does_not_shrink_the_plan_for_good():
+    # 60 s; epochs take 4 s but the first 24 s: after it 24 s/epoch says 2 epochs fit (then 32 s are left
+    # unused); after the second, 4 s/epoch says 10 fit (24 + 9 x 4 = 60), and the schedule ends with them
+    budget = TimeBudget(1.0, clock=SlowStartClock(20.0))
+    lrs = []
+    hist, _, opt, sched = _run(budget, lrs=lrs)
+    stage = budget.stages["train"]
+    assert len(hist) == 10 and stage.planned == 10 and stage.first_s == pytest.approx(24.0)
+    assert stage.spent_s == pytest.approx(60.0) and stage.spent_s <= budget.total_s
+    assert sched.last_epoch == 10 * STEPS == sched.lr_lambdas[0].total_steps
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.1 * 0.5)       # the schedule's final value at the end
+    # the plan grows only once, after the second epoch: a later faster epoch does not stretch it again
+    budget = TimeBudget(1.0, clock=FakeClock())
+    stage = budget.stage("train")
+    stage.begin()
+    for done, now in ((1, 24.0), (2, 28.0), (3, 29.0)):
+        budget.clock.now = 1000.0 + now
+        stage.measure()
+        stage.plan(done, 100)
+    assert stage.planned == 10                                   # not 2 + (31 / 2.5) = 14 after epoch 3
+
+
 def test_a_whole_time_budget_is_one_stage():
     budget = TimeBudget(0.5, clock=FakeClock())
     hist, *_ = _run(budget, stage=None)
