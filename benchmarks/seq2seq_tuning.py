@@ -272,17 +272,10 @@ def run_hw4p2(root: Path, minutes: float, overrides: dict, out: Path) -> dict:
                                      ns["max_tokens"](lengths), 4, P["LENGTH_PENALTY"], ctc_weight)
         return decode
 
-    def ctc_lm(lm_weight, bonus):                  # the CTC head's prefix beam search with the LM fused
+    def ctc_lm(lm_weight, bonus):                  # the notebook's CTC-head prefix beam search, the LM fused
         from common.lm import NeuralLM
-        from common.speech.decoding import ctc_beam_search
         lm = NeuralLM(ns["lm_model"].eval(), sos=vocab.sos, eos=vocab.eos, vocab_size=len(vocab))
-
-        def decode(features, lengths):
-            _, enc_lengths, ctc_logits = model.encoder(features, lengths)
-            beams = ctc_beam_search(ctc_logits.float().log_softmax(-1), enc_lengths, beam_width=8, blank=vocab.pad,
-                                    lm=lm, lm_weight=lm_weight, insertion_bonus=bonus)
-            return [b[0][0] if b else [] for b in beams]
-        return decode
+        return lambda features, lengths: ns["ctc_beam_decode"](model, features, lengths, 8, lm, lm_weight, bonus)
 
     torch.save({"model": model.state_dict(), "lm": ns["lm_model"].state_dict()}, out / "trained.pt")
     row = {"train_s": train_s, **{f"{k}_{kk}": v for k, d in info.items() for kk, v in d.items()}}
